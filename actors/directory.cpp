@@ -1,0 +1,180 @@
+#include "actors/directory.hpp"
+
+#include <algorithm>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <unordered_map>
+
+#include "actors/caf_types.hpp"
+#include "actors/session/request_checks.hpp"
+#include "actors/session_actor.hpp"
+#include "actors/session_registry.hpp"
+#include "transport/codec/sip_uri.hpp"
+
+namespace imserver::actors {
+namespace {
+
+using session::respond;
+using transport::InboundRequest;
+
+struct DirectoryState {
+  DirectoryConfig config;
+  transport::CommandSink* sink = nullptr;
+  std::unique_ptr<SessionRegistry> registry = std::make_unique<LocalSessionRegistry>();
+  std::unordered_map<caf::actor_addr, std::string> identity_of;  // for down messages
+  uint64_t next_sequence = 1;
+  std::mt19937_64 rng{std::random_device{}()};
+  static inline const char* name = "im-directory";
+};
+
+using Directory = caf::stateful_actor<DirectoryState>;
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// SESSIONS.md §1.2: `gs-` plus at least 64 random bits in lower-case base32,
+// or gs-1, gs-2, ... in the test profile.
+std::string new_identity(DirectoryState& st) {
+  std::string user;
+  if (st.config.sequential_identities) {
+    user = "gs-" + std::to_string(st.next_sequence++);
+  } else {
+    static const char kBase32[] = "abcdefghijklmnopqrstuvwxyz234567";
+    uint64_t bits = st.rng();
+    user = "gs-";
+    for (int i = 0; i < 13; ++i) {  // 13 symbols x 5 bits >= 64 bits
+      user += kBase32[bits & 31];
+      bits >>= 5;
+      if (i == 11) bits ^= st.rng();  // the 13th symbol needs fresh bits
+    }
+  }
+  return "sip:" + user + "@" + st.config.session.domain;
+}
+
+void reply(DirectoryState& st, transport::Respond r) { st.sink->post({transport::Command{std::move(r)}}); }
+
+void create_session(Directory* self, InboundRequest& r) {
+  auto& st = self->state;
+  auto checked = session::check_creation(r, st.config.trusted, st.config.session.msrp);
+  if (auto* refusal = std::get_if<transport::Respond>(&checked)) return reply(st, *refusal);
+  SessionSpawn spawn;
+  spawn.config = st.config.session;
+  spawn.identity = new_identity(st);
+  spawn.kind = policy::SessionKind::AdHoc;
+  spawn.seed = st.rng();
+  spawn.trusted = st.config.trusted;
+  spawn.answer_delay_ms = st.config.answer_delay_ms;
+  spawn.test_hooks = st.config.test_hooks;
+  spawn.creator = std::get<policy::AssertedIdentity>(checked);
+  spawn.creating_invite = std::move(r);
+  const std::string identity = spawn.identity;
+  auto session = spawn_session(self->system(), std::move(spawn), st.sink);
+  self->monitor(session);
+  st.identity_of[session.address()] = identity;
+  st.registry->add(identity, session);
+}
+
+void at_factory(Directory* self, InboundRequest& r) {
+  auto& st = self->state;
+  if (r.method == "INVITE") return create_session(self, r);
+  if (r.method == "OPTIONS")
+    return reply(st, respond(r, 200, "OK",
+                             std::string("Allow: ") + session::kAllow +
+                                 "\r\nAccept: application/sdp, multipart/mixed, application/resource-lists+xml"
+                                 "\r\nSupported: recipient-list-invite\r\n"));
+  // The factory has no conference state to subscribe to, and no session
+  // a REFER could name (SESSIONS.md §1.1).
+  if (r.method == "SUBSCRIBE") return reply(st, respond(r, 404, "Not Found"));
+  if (r.method == "REFER") return reply(st, respond(r, 403, "Forbidden"));
+  reply(st, session::method_not_allowed(r));
+}
+
+void route_request(Directory* self, InboundRequest& r) {
+  auto& st = self->state;
+  if (r.in_dialog) {
+    // Inside a dialog the dialog decides, not the Request-URI (PROTOCOL.md §2.1).
+    if (auto session = st.registry->find(r.owner); session && !r.owner.empty()) {
+      self->send(*session, std::move(r));
+      return;
+    }
+    return reply(st, respond(r, 481, "Call/Transaction Does Not Exist"));
+  }
+  // RFC 3261 §8.2.1 then §8.2.2.1: method, then Request-URI.
+  if (!session::is_known_method(r.method)) return reply(st, session::method_not_allowed(r));
+  if (r.method == "BYE") return reply(st, respond(r, 481, "Call/Transaction Does Not Exist"));
+  auto uri = codec::parse_uri(r.request_uri);
+  if (!uri) return reply(st, respond(r, 400, "Bad Request-URI"));
+  if (uri->scheme != "sip" && uri->scheme != "sips") return reply(st, respond(r, 416, "Unsupported URI Scheme"));
+  const std::string host = lower(uri->host);
+  const auto& served = st.config.served_hosts;
+  if (std::find(served.begin(), served.end(), host) == served.end()) return reply(st, respond(r, 404, "Not Found"));
+  // Our own address stands for the served domain, so a peer that dials us
+  // directly by IP reaches the same identities.
+  codec::Uri key_uri = *uri;
+  key_uri.host = st.config.session.domain;
+  const std::string key = codec::canonical_aor(key_uri);
+  const auto& factories = st.config.factory_aors;
+  if (std::find(factories.begin(), factories.end(), key) != factories.end()) return at_factory(self, r);
+  if (auto session = st.registry->find(key)) {
+    self->send(*session, std::move(r));
+    return;
+  }
+  // Unknown, RELEASING or released identity in a served domain: 404, but a
+  // REFER BYE naming it is refused by the seed's step 2b (PROTOCOL.md §1.2).
+  if (r.method == "REFER") return reply(st, respond(r, 403, "Forbidden"));
+  reply(st, respond(r, 404, "Not Found"));
+}
+
+caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transport::CommandSink* sink) {
+  self->state.config = std::move(config);
+  self->state.sink = sink;
+  self->set_down_handler([=](caf::down_msg& down) {
+    auto& st = self->state;
+    auto it = st.identity_of.find(down.source);
+    if (it == st.identity_of.end()) return;
+    const std::string identity = it->second;
+    st.identity_of.erase(it);
+    st.registry->remove(identity);
+    if (down.reason) {
+      // The session died with work unfinished: nobody will answer its
+      // participants any more, so end their dialogs rather than leave them
+      // talking to a ghost.
+      std::cerr << "imserver: session " << identity << " failed: " << self->system().render(down.reason)
+                << "; hanging up its dialogs\n";
+      st.sink->post({transport::Command{transport::HangupOwner{identity}}});
+    }
+  });
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    for (auto& [addr, identity] : self->state.identity_of) {
+      (void)identity;
+      if (auto session = caf::actor_cast<caf::actor>(addr)) self->send_exit(session, msg.reason);
+    }
+    self->quit(msg.reason);
+  });
+  return {
+      [=](InboundRequest& r) { route_request(self, r); },
+      [=](transport::DialogEvent& ev) {
+        if (auto session = self->state.registry->find(ev.owner); session && !ev.owner.empty())
+          self->send(*session, std::move(ev));
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_directory(caf::actor_system& sys, DirectoryConfig config, transport::CommandSink* sink) {
+  return sys.spawn(directory_behavior, std::move(config), sink);
+}
+
+void ActorEventSink::on_request(transport::InboundRequest request) {
+  caf::anon_send(directory_, std::move(request));
+}
+
+void ActorEventSink::on_dialog_event(transport::DialogEvent event) {
+  caf::anon_send(directory_, std::move(event));
+}
+
+}  // namespace imserver::actors

@@ -1,0 +1,43 @@
+#pragma once
+// The directory: first stop for every request and dialog event from the SIP
+// workers. It classifies the Request-URI (SESSIONS.md §1.1), creates ad-hoc
+// sessions at the factory URI, and routes everything else to the session
+// actor that owns the identity or dialog. It watches its sessions: one that
+// dies is unregistered and its dialogs are hung up, the server carries on.
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "actors/session/session_config.hpp"
+#include "policy/trust.hpp"
+#include "transport/sip/sip_messages.hpp"
+
+namespace imserver::actors {
+
+struct DirectoryConfig {
+  session::SessionConfig session;
+  std::vector<std::string> factory_aors;  // canonical AoRs of adhoc.factory_uris
+  std::vector<std::string> served_hosts;  // lower-case: session.domain plus our own address
+  policy::TrustedPeers trusted;
+  bool sequential_identities = false;     // session.identity_mode=sequential
+  uint32_t answer_delay_ms = 0;           // test.answer_delay_ms
+  bool test_hooks = false;                // test.hooks
+};
+
+caf::actor spawn_directory(caf::actor_system& sys, DirectoryConfig config, transport::CommandSink* sink);
+
+// Bridges the SIP worker's callbacks into the directory's mailbox.
+class ActorEventSink final : public transport::SipEventSink {
+ public:
+  void set_directory(caf::actor directory) { directory_ = std::move(directory); }
+  void on_request(transport::InboundRequest request) override;
+  void on_dialog_event(transport::DialogEvent event) override;
+
+ private:
+  caf::actor directory_;
+};
+
+}  // namespace imserver::actors

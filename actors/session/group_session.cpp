@@ -1,0 +1,339 @@
+#include "actors/session/group_session.hpp"
+
+#include <algorithm>
+
+#include "actors/session/request_checks.hpp"
+#include "transport/codec/name_addr.hpp"
+#include "transport/codec/sdp_msrp.hpp"
+#include "transport/codec/sip_uri.hpp"
+
+namespace imserver::session {
+
+using transport::Accept;
+using transport::DialogEvent;
+using transport::DialogEventKind;
+using transport::Hangup;
+using transport::InboundRequest;
+
+namespace {
+
+// The endpoint key (RFC 4575 §5.7 `entity`): the first Contact's URI.
+std::string contact_entity(const InboundRequest& r) {
+  if (r.contacts.empty()) return {};
+  auto na = codec::parse_name_addr(r.contacts.front());
+  return na ? na->uri : r.contacts.front();
+}
+
+}  // namespace
+
+GroupSession::GroupSession(SessionConfig config, std::string identity, policy::SessionKind kind, std::string owner,
+                           uint64_t seed)
+    : config_(std::move(config)), owner_(std::move(owner)), rng_(seed) {
+  state_.identity = std::move(identity);
+  state_.kind = kind;
+  state_.sdp_session_id = rng_() % 1000000000ull + 1;
+}
+
+std::string GroupSession::focus_contact() const {
+  // RFC 4579 §4.2 isfocus, and the OMA IM feature tag clients look for.
+  return "<" + state_.identity + ">;isfocus;+g.oma.sip-im";
+}
+
+std::string GroupSession::new_leg_id() {
+  // RFC 4975 §14.1 wants session-ids hard to guess; 16 of 62 symbols is
+  // about 95 bits (SESSIONS.md §7.2).
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string id(16, 'x');
+  for (auto& c : id) c = kAlphabet[rng_() % 62];
+  return id;
+}
+
+std::vector<Endpoint>::iterator GroupSession::find_endpoint(uint64_t dialog) {
+  return std::find_if(state_.endpoints.begin(), state_.endpoints.end(),
+                      [&](const Endpoint& e) { return e.dialog == dialog; });
+}
+
+bool GroupSession::user_participates(const std::string& aor) const {
+  return std::any_of(state_.endpoints.begin(), state_.endpoints.end(), [&](const Endpoint& e) {
+    return e.aor == aor && e.status == EndpointStatus::Connected;
+  });
+}
+
+int GroupSession::participating_users() const {
+  std::vector<std::string> users;
+  for (const auto& e : state_.endpoints)
+    if (e.status == EndpointStatus::Connected && std::find(users.begin(), users.end(), e.aor) == users.end())
+      users.push_back(e.aor);
+  return static_cast<int>(users.size());
+}
+
+Effects GroupSession::create(const InboundRequest& invite, const policy::AssertedIdentity& creator, int64_t now_ms) {
+  state_.initiator = creator.aor;
+  if (const auto* subject = invite.header("subject")) state_.subject = *subject;
+  state_.allowed.push_back(creator.aor);
+  return join(invite, creator, true, now_ms);
+}
+
+Effects GroupSession::on_request(const InboundRequest& r, const std::optional<policy::AssertedIdentity>& originator,
+                                 int64_t now_ms) {
+  Effects out;
+  if (r.in_dialog) {
+    auto ep = find_endpoint(r.dialog);
+    if (ep == state_.endpoints.end() || state_.phase != Phase::Active) {
+      out.commands.push_back(respond(r, 481, "Call/Transaction Does Not Exist"));
+      return out;
+    }
+    if (r.method == "INVITE") return reinvite(r, *ep);
+    if (r.method == "OPTIONS") {
+      out.commands.push_back(respond(r, 200, "OK", std::string("Allow: ") + kAllow + "\r\nAccept: application/sdp\r\n"));
+      return out;
+    }
+    out.commands.push_back(method_not_allowed(r));
+    return out;
+  }
+
+  // Out of dialog, addressed to the session identity (SESSIONS.md §1.1).
+  if (state_.phase != Phase::Active) {
+    out.commands.push_back(respond(r, 404, "Not Found"));
+    return out;
+  }
+  if (r.method == "INVITE") {
+    // J-b: lists belong to the factory, not to a session (RFC 5366 §5.1).
+    if (auto bad = check_require(r, {})) {
+      out.commands.push_back(*bad);
+      return out;
+    }
+    if (!originator) {  // J-c
+      out.commands.push_back(respond(r, 403, "Forbidden"));
+      return out;
+    }
+    return join(r, *originator, false, now_ms);
+  }
+  if (r.method == "OPTIONS") {
+    out.commands.push_back(respond(r, 200, "OK",
+                                   "Contact: " + focus_contact() + "\r\nAllow: " + kAllow +
+                                       "\r\nAccept: application/sdp\r\n"));
+    return out;
+  }
+  out.commands.push_back(method_not_allowed(r));
+  return out;
+}
+
+Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdentity& who, bool creating,
+                           int64_t now_ms) {
+  Effects out;
+  const std::string entity = contact_entity(r);
+  if (!creating) {
+    // J-d, J-e, J-f (SESSIONS.md §4.1).
+    policy::JoinRequestFacts facts;
+    facts.kind = state_.kind;
+    facts.adhoc_policy = config_.join_policy;
+    facts.user_aor = who.aor;
+    facts.allowed_list = state_.allowed;
+    facts.local_domains = config_.local_domains;
+    facts.already_in_roster = std::any_of(state_.endpoints.begin(), state_.endpoints.end(), [&](const Endpoint& e) {
+      return e.aor == who.aor && e.status != EndpointStatus::Disconnecting;
+    });
+    std::vector<std::string> users;
+    for (const auto& e : state_.endpoints)
+      if (e.status != EndpointStatus::Disconnecting && std::find(users.begin(), users.end(), e.aor) == users.end())
+        users.push_back(e.aor);
+    facts.current_users = static_cast<int>(users.size());
+    facts.max_participants = config_.max_participants;
+    const auto decision = policy::decide_join(facts);
+    if (decision != policy::JoinDecision::Allow) {
+      const bool full = decision == policy::JoinDecision::Full;
+      const uint16_t status = full ? config_.full_response : 403;
+      const char* reason = status == 486 ? "Busy Here" : "Forbidden";
+      out.commands.push_back(
+          respond(r, status, reason, warning_line(399, config_.domain, policy::warning_text(decision))));
+      return out;
+    }
+  }
+  auto body = read_invite_body(r);
+  if (auto* err = std::get_if<transport::Respond>(&body)) {
+    out.commands.push_back(*err);
+    return out;
+  }
+  const std::string& offer = std::get<InviteBody>(body).sdp;
+  if (offer.empty()) {
+    out.commands.push_back(respond(r, 488, "Not Acceptable Here",
+                                   warning_line(399, config_.domain, "Delayed offer not supported")));
+    return out;
+  }
+  const std::string leg_id = new_leg_id();
+  auto answer = codec::answer_msrp_offer(offer, config_.msrp, leg_id, state_.sdp_session_id, ++state_.sdp_version);
+  if (!answer.ok) {
+    out.commands.push_back(respond(r, answer.status ? answer.status : 488, "Not Acceptable Here",
+                                   "Warning: " + answer.warning + "\r\n"));
+    return out;
+  }
+
+  // SESSIONS.md §4.3: the same Contact in a new dialog is a restarted
+  // client; the new dialog replaces the old one without a departure.
+  if (config_.replace_same_contact && !entity.empty()) {
+    for (auto& e : state_.endpoints) {
+      if (e.aor == who.aor && e.entity == entity && e.status == EndpointStatus::Connected) {
+        e.status = EndpointStatus::Disconnecting;
+        e.disconnection_method = "replaced";
+        out.commands.push_back(Hangup{e.dialog, ""});
+      }
+    }
+  }
+
+  Endpoint ep;
+  ep.dialog = r.dialog;
+  ep.join_request = r.id;
+  ep.aor = who.aor;
+  ep.entity = entity;
+  ep.status = EndpointStatus::Joining;
+  ep.joined_ms = now_ms;
+  ep.msrp_local_path = answer.leg.local_path;
+  ep.msrp_remote_path = answer.leg.remote_path;
+  ep.last_offer = offer;
+  ep.sdp_answer = answer.sdp;
+  state_.endpoints.push_back(ep);
+  if (std::find(state_.allowed.begin(), state_.allowed.end(), who.aor) == state_.allowed.end())
+    state_.allowed.push_back(who.aor);
+
+  Accept accept;
+  accept.request = r.id;
+  accept.dialog = r.dialog;
+  accept.owner = owner_;
+  accept.contact = focus_contact();
+  accept.headers = std::string("Allow: ") + kAllow + "\r\n";
+  accept.content_type = "application/sdp";
+  accept.body = answer.sdp;
+  out.commands.push_back(std::move(accept));
+  return out;
+}
+
+Effects GroupSession::reinvite(const InboundRequest& r, Endpoint& ep) {
+  Effects out;
+  if (auto bad = check_require(r, {})) {  // SESSIONS.md §7.5: no lists here either
+    out.commands.push_back(*bad);
+    return out;
+  }
+  auto body = read_invite_body(r);
+  if (auto* err = std::get_if<transport::Respond>(&body)) {
+    out.commands.push_back(*err);
+    return out;
+  }
+  const std::string& offer = std::get<InviteBody>(body).sdp;
+  if (!offer.empty() && offer != ep.last_offer) {
+    // Keep our MSRP path (msrp.rotate_path_on_reinvite=false); only the
+    // version moves when the answer changes (RFC 4975 §8.4).
+    const std::string leg_id = ep.msrp_local_path.substr(ep.msrp_local_path.rfind('/') + 1, 16);
+    auto answer = codec::answer_msrp_offer(offer, config_.msrp, leg_id, state_.sdp_session_id, ++state_.sdp_version);
+    if (!answer.ok) {
+      out.commands.push_back(respond(r, 488, "Not Acceptable Here", "Warning: " + answer.warning + "\r\n"));
+      return out;
+    }
+    ep.last_offer = offer;
+    ep.sdp_answer = answer.sdp;
+    ep.msrp_remote_path = answer.leg.remote_path;
+  }
+  Accept accept;
+  accept.request = r.id;
+  accept.dialog = ep.dialog;
+  accept.owner = owner_;
+  accept.contact = focus_contact();
+  accept.headers = std::string("Allow: ") + kAllow + "\r\n";
+  accept.content_type = "application/sdp";
+  accept.body = ep.sdp_answer;
+  out.commands.push_back(std::move(accept));
+  return out;
+}
+
+Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t) {
+  Effects out;
+  auto ep = find_endpoint(ev.dialog);
+  if (ep == state_.endpoints.end()) return out;  // duplicates and late reports are harmless
+  switch (ev.kind) {
+    case DialogEventKind::Confirmed:
+      if (ep->status == EndpointStatus::Joining) ep->status = EndpointStatus::Connected;
+      break;
+    case DialogEventKind::Cancelled:
+    case DialogEventKind::AckTimeout:
+      // Never reported as connected, so nothing to report now (E6, E7,
+      // E35); but the roster shrank, so the release rules look again.
+      if (ep->status == EndpointStatus::Joining) depart(out, ep, true);
+      break;
+    case DialogEventKind::PeerBye:
+      // A1 was sent by the transport; A2 (MSRP release) arrives with the
+      // MSRP relay; A3 here.
+      if (ep->status == EndpointStatus::Connected || ep->status == EndpointStatus::Joining) {
+        ep->disconnection_method = ep->status == EndpointStatus::Connected ? "departed" : "";
+        depart(out, ep, true);
+      } else {
+        state_.endpoints.erase(ep);
+        finish_if_done();
+      }
+      break;
+    case DialogEventKind::ByeCompleted:
+      // PROTOCOL.md §5.3 step 6: 2xx, 481, 408 or timeout all end it.
+      state_.endpoints.erase(ep);
+      finish_if_done();
+      break;
+  }
+  return out;
+}
+
+// The endpoint has left; apply the release policy to what remains (A3, B2a-vi).
+void GroupSession::depart(Effects& out, std::vector<Endpoint>::iterator ep, bool initiator_may_have_left) {
+  const std::string aor = ep->aor;
+  state_.endpoints.erase(ep);
+  if (state_.phase != Phase::Active) {
+    finish_if_done();
+    return;
+  }
+  policy::RosterAfterDeparture roster;
+  roster.kind = state_.kind;
+  std::vector<std::string> participating, pending;
+  for (const auto& e : state_.endpoints) {
+    if (e.status == EndpointStatus::Connected) {
+      if (std::find(participating.begin(), participating.end(), e.aor) == participating.end())
+        participating.push_back(e.aor);
+    }
+  }
+  for (const auto& e : state_.endpoints) {
+    // A dial-in still waiting for its ACK is on its way in: it counts like a
+    // pending invitee for R1 (SESSIONS.md §2.7).
+    if (e.status == EndpointStatus::Joining &&
+        std::find(participating.begin(), participating.end(), e.aor) == participating.end() &&
+        std::find(pending.begin(), pending.end(), e.aor) == pending.end())
+      pending.push_back(e.aor);
+  }
+  roster.participating_users = static_cast<int>(participating.size());
+  roster.pending_users = static_cast<int>(pending.size());
+  roster.initiator_left = initiator_may_have_left && aor == state_.initiator && !user_participates(aor) &&
+                          std::find(pending.begin(), pending.end(), aor) == pending.end();
+  const auto why = policy::evaluate_release(config_.release, roster);
+  if (why != policy::ReleaseReason::None) release(out, why);
+}
+
+// PROTOCOL.md §5.5: RELEASING, then Removal of Participant (§5.3) for every
+// remaining endpoint; RELEASED once every BYE is done.
+void GroupSession::release(Effects& out, policy::ReleaseReason why) {
+  state_.phase = Phase::Releasing;
+  out.release = why;
+  for (auto& e : state_.endpoints) {
+    if (e.status == EndpointStatus::Disconnecting) continue;
+    e.status = EndpointStatus::Disconnecting;
+    e.disconnection_method = "booted";
+    out.commands.push_back(Hangup{e.dialog, ""});
+  }
+  finish_if_done();
+}
+
+void GroupSession::finish_if_done() {
+  if (state_.phase == Phase::Active) {
+    // A session nobody is in or on the way into is over (R3), e.g. a
+    // creation that was CANCELled.
+    if (state_.endpoints.empty()) state_.phase = Phase::Released;
+    return;
+  }
+  if (state_.endpoints.empty()) state_.phase = Phase::Released;
+}
+
+}  // namespace imserver::session

@@ -1,0 +1,87 @@
+#include "actors/session_actor.hpp"
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+
+#include "actors/caf_types.hpp"
+#include "actors/session/group_session.hpp"
+#include "actors/session/request_checks.hpp"
+
+namespace imserver::actors {
+namespace {
+
+int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct SessionActorState {
+  std::unique_ptr<session::GroupSession> logic;
+  policy::TrustedPeers trusted;
+  uint32_t answer_delay_ms = 0;
+  bool test_hooks = false;
+  static inline const char* name = "im-session";
+};
+
+using SessionActor = caf::stateful_actor<SessionActorState>;
+
+// The test hook that lets CANCEL and early BYE be exercised: join answers
+// are preceded by 180 and held back for answer_delay_ms.
+void apply(SessionActor* self, session::Effects effects, transport::CommandSink* sink) {
+  auto& st = self->state;
+  if (st.answer_delay_ms > 0) {
+    std::vector<transport::Command> now, later;
+    for (auto& c : effects.commands) {
+      if (auto* accept = std::get_if<transport::Accept>(&c)) {
+        now.push_back(transport::Provisional{accept->request, accept->dialog, accept->owner, 180, "Ringing"});
+        later.push_back(std::move(c));
+      } else {
+        now.push_back(std::move(c));
+      }
+    }
+    sink->post(std::move(now));
+    if (!later.empty())
+      self->delayed_send(self, std::chrono::milliseconds(st.answer_delay_ms), HeldCommands{std::move(later)});
+  } else {
+    sink->post(std::move(effects.commands));
+  }
+  if (st.logic->finished()) self->quit();
+}
+
+caf::behavior session_behavior(SessionActor* self, SessionSpawn spawn, transport::CommandSink* sink) {
+  auto& st = self->state;
+  st.trusted = spawn.trusted;
+  st.answer_delay_ms = spawn.answer_delay_ms;
+  st.test_hooks = spawn.test_hooks;
+  st.logic = std::make_unique<session::GroupSession>(spawn.config, spawn.identity, spawn.kind, spawn.identity,
+                                                     spawn.seed);
+  apply(self, st.logic->create(spawn.creating_invite, spawn.creator, wall_clock_ms()), sink);
+  return {
+      [=](transport::InboundRequest& r) {
+        auto& s = self->state;
+        // test.hooks: lets the suite prove that a session failing in the
+        // middle of its work does not take the server down.
+        if (s.test_hooks) {
+          if (const auto* hook = r.header("x-imserver-test"); hook && *hook == "crash") {
+            sink->post({session::respond(r, 500, "Server Internal Error")});
+            throw std::runtime_error("test hook: session crash requested");
+          }
+        }
+        auto who = session::identify(r, s.trusted);
+        apply(self, s.logic->on_request(r, who, wall_clock_ms()), sink);
+      },
+      [=](transport::DialogEvent& ev) {
+        apply(self, self->state.logic->on_dialog_event(ev, wall_clock_ms()), sink);
+      },
+      [=](HeldCommands& held) { sink->post(std::move(held.commands)); },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_session(caf::actor_system& sys, SessionSpawn spawn, transport::CommandSink* sink) {
+  return sys.spawn(session_behavior, std::move(spawn), sink);
+}
+
+}  // namespace imserver::actors

@@ -1,0 +1,31 @@
+#pragma once
+// The session actor: owns one GroupSession state machine, feeds it requests
+// and dialog events, and hands the resulting commands to the SIP worker.
+// All protocol logic lives in the state machine; this file is plumbing.
+
+#include <caf/all.hpp>
+
+#include <string>
+
+#include "actors/session/session_config.hpp"
+#include "policy/identity.hpp"
+#include "policy/trust.hpp"
+#include "transport/sip/sip_messages.hpp"
+
+namespace imserver::actors {
+
+struct SessionSpawn {
+  session::SessionConfig config;
+  std::string identity;
+  policy::SessionKind kind = policy::SessionKind::AdHoc;
+  uint64_t seed = 0;
+  policy::TrustedPeers trusted;
+  uint32_t answer_delay_ms = 0;
+  bool test_hooks = false;
+  transport::InboundRequest creating_invite;
+  policy::AssertedIdentity creator;
+};
+
+caf::actor spawn_session(caf::actor_system& sys, SessionSpawn spawn, transport::CommandSink* sink);
+
+}  // namespace imserver::actors

@@ -1,0 +1,322 @@
+// The session state machine without threads or sockets: requests and dialog
+// events in, transport commands out.
+
+#include "actors/session/group_session.hpp"
+
+#include <gtest/gtest.h>
+
+#include "actors/session/request_checks.hpp"
+
+using namespace imserver;
+using session::EndpointStatus;
+using session::GroupSession;
+using session::Phase;
+using transport::DialogEvent;
+using transport::DialogEventKind;
+using transport::InboundRequest;
+
+namespace {
+
+const char* kOffer =
+    "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=message 40001 TCP/MSRP *\r\na=accept-types:message/cpim text/plain\r\n"
+    "a=path:msrp://127.0.0.1:40001/aLiCe0001;tcp\r\na=setup:actpass\r\n";
+
+const std::string kIdentity = "sip:gs-1@im.example.com";
+
+uint64_t g_next = 100;
+
+InboundRequest invite(const std::string& user, const std::string& ruri = kIdentity, std::string contact = "") {
+  InboundRequest r;
+  r.id = ++g_next;
+  r.dialog = ++g_next;
+  r.method = "INVITE";
+  r.request_uri = ruri;
+  r.from_uri = "sip:" + user + "@example.com";
+  r.from_tag = user + "-tag";
+  r.call_id = user + std::to_string(r.id);
+  r.cseq = 1;
+  if (contact.empty()) contact = "<sip:" + user + "@127.0.0.1:" + std::to_string(5000 + r.id) + ">";
+  r.contacts = {contact};
+  r.content_type = "application/sdp";
+  r.body = kOffer;
+  r.peer = {"127.0.0.1", 5061, "udp"};
+  r.headers = {{"p-asserted-identity", "<sip:" + user + "@example.com>"}};
+  return r;
+}
+
+policy::AssertedIdentity who(const std::string& user) { return {"sip:" + user + "@example.com", {}}; }
+
+DialogEvent event(uint64_t dialog, DialogEventKind kind, uint16_t status = 0) {
+  return DialogEvent{dialog, kIdentity, kind, status};
+}
+
+template <class T>
+std::vector<T> commands_of(const session::Effects& fx) {
+  std::vector<T> out;
+  for (const auto& c : fx.commands)
+    if (const auto* t = std::get_if<T>(&c)) out.push_back(*t);
+  return out;
+}
+
+session::SessionConfig config() {
+  session::SessionConfig c;
+  c.domain = "im.example.com";
+  c.join_policy = policy::AdhocJoinPolicy::Anyone;
+  c.max_participants = 5;
+  c.local_domains = {"im.example.com"};
+  return c;
+}
+
+struct Fixture {
+  GroupSession s;
+  std::vector<uint64_t> dialogs;
+  explicit Fixture(session::SessionConfig c = config()) : s(c, kIdentity, policy::SessionKind::AdHoc, kIdentity, 7) {}
+
+  // Creates (alice) and joins the others, every one confirmed by its ACK.
+  void populate(const std::vector<std::string>& users) {
+    for (size_t i = 0; i < users.size(); ++i) {
+      auto r = invite(users[i], i == 0 ? "sip:conference-factory@im.example.com" : kIdentity);
+      auto fx = i == 0 ? s.create(r, who(users[i]), 0) : s.on_request(r, who(users[i]), 0);
+      auto accepts = commands_of<transport::Accept>(fx);
+      ASSERT_EQ(accepts.size(), 1u) << users[i];
+      s.on_dialog_event(event(r.dialog, DialogEventKind::Confirmed), 0);
+      dialogs.push_back(r.dialog);
+    }
+  }
+};
+
+}  // namespace
+
+TEST(GroupSession, CreationAnswersWithFocusContactAndMsrpAnswer) {
+  Fixture f;
+  auto r = invite("alice", "sip:conference-factory@im.example.com");
+  auto fx = f.s.create(r, who("alice"), 0);
+  auto accepts = commands_of<transport::Accept>(fx);
+  ASSERT_EQ(accepts.size(), 1u);
+  EXPECT_EQ(accepts[0].request, r.id);
+  EXPECT_EQ(accepts[0].dialog, r.dialog);
+  EXPECT_EQ(accepts[0].owner, kIdentity);
+  EXPECT_EQ(accepts[0].contact, "<sip:gs-1@im.example.com>;isfocus;+g.oma.sip-im");
+  EXPECT_EQ(accepts[0].content_type, "application/sdp");
+  EXPECT_NE(accepts[0].body.find("m=message 2855 TCP/MSRP *"), std::string::npos);
+  EXPECT_NE(accepts[0].body.find("a=setup:passive"), std::string::npos);
+  EXPECT_EQ(f.s.state().initiator, "sip:alice@example.com");
+  ASSERT_EQ(f.s.state().endpoints.size(), 1u);
+  EXPECT_EQ(f.s.state().endpoints[0].status, EndpointStatus::Joining);
+  f.s.on_dialog_event(event(r.dialog, DialogEventKind::Confirmed), 0);
+  EXPECT_EQ(f.s.state().endpoints[0].status, EndpointStatus::Connected);
+  EXPECT_EQ(f.s.participating_users(), 1);
+}
+
+TEST(GroupSession, EveryLegGetsItsOwnMsrpPath) {
+  Fixture f;
+  f.populate({"alice", "bob", "carol"});
+  const auto& eps = f.s.state().endpoints;
+  ASSERT_EQ(eps.size(), 3u);
+  EXPECT_NE(eps[0].msrp_local_path, eps[1].msrp_local_path);
+  EXPECT_NE(eps[1].msrp_local_path, eps[2].msrp_local_path);
+}
+
+struct JoinCase {
+  const char* name;
+  policy::AdhocJoinPolicy policy;
+  int max_participants;
+  uint16_t full_response;
+  std::string joiner;
+  uint16_t expected_status;  // 0 = accepted
+};
+
+TEST(GroupSession, JoinDecisionsFollowTheJoinPolicy) {
+  const JoinCase cases[] = {
+      {"invited: uninvited user refused", policy::AdhocJoinPolicy::Invited, 5, 486, "henry", 403},
+      {"invited: creator may rejoin", policy::AdhocJoinPolicy::Invited, 5, 486, "alice", 0},
+      {"anyone: stranger accepted", policy::AdhocJoinPolicy::Anyone, 5, 486, "henry", 0},
+      {"anyone: full session busy", policy::AdhocJoinPolicy::Anyone, 2, 486, "henry", 486},
+      {"anyone: full session 403 knob", policy::AdhocJoinPolicy::Anyone, 2, 403, "henry", 403},
+      {"anyone: second device of a member is not a new user", policy::AdhocJoinPolicy::Anyone, 2, 486, "bob", 0},
+  };
+  for (const auto& c : cases) {
+    auto cfg = config();
+    cfg.join_policy = c.policy;
+    cfg.max_participants = c.max_participants;
+    cfg.full_response = c.full_response;
+    GroupSession s(cfg, kIdentity, policy::SessionKind::AdHoc, kIdentity, 1);
+    auto a = invite("alice", "sip:conference-factory@im.example.com");
+    s.create(a, who("alice"), 0);
+    s.on_dialog_event(event(a.dialog, DialogEventKind::Confirmed), 0);
+    if (c.policy == policy::AdhocJoinPolicy::Anyone) {
+      auto b = invite("bob");
+      ASSERT_EQ(commands_of<transport::Accept>(s.on_request(b, who("bob"), 0)).size(), 1u) << c.name;
+      s.on_dialog_event(event(b.dialog, DialogEventKind::Confirmed), 0);
+    }
+    auto r = invite(c.joiner);
+    auto fx = s.on_request(r, who(c.joiner), 0);
+    if (c.expected_status == 0) {
+      EXPECT_EQ(commands_of<transport::Accept>(fx).size(), 1u) << c.name;
+    } else {
+      auto rs = commands_of<transport::Respond>(fx);
+      ASSERT_EQ(rs.size(), 1u) << c.name;
+      EXPECT_EQ(rs[0].status, c.expected_status) << c.name;
+      EXPECT_NE(rs[0].headers.find("Warning: 399 im.example.com \""), std::string::npos) << c.name;
+    }
+  }
+}
+
+TEST(GroupSession, UnidentifiedJoinIsForbidden) {
+  Fixture f;
+  f.populate({"alice"});
+  auto r = invite("bob");
+  auto fx = f.s.on_request(r, std::nullopt, 0);
+  auto rs = commands_of<transport::Respond>(fx);
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].status, 403);
+}
+
+TEST(GroupSession, ListAtSessionIdentityIsUnsupported) {
+  Fixture f;
+  f.populate({"alice"});
+  auto r = invite("bob");
+  r.headers.push_back({"require", "recipient-list-invite"});
+  auto rs = commands_of<transport::Respond>(f.s.on_request(r, who("bob"), 0));
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].status, 420);
+  EXPECT_NE(rs[0].headers.find("Unsupported: recipient-list-invite"), std::string::npos);
+}
+
+TEST(GroupSession, UnacceptableOfferGets488WithWarning) {
+  Fixture f;
+  f.populate({"alice"});
+  auto r = invite("bob");
+  r.body = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+  auto rs = commands_of<transport::Respond>(f.s.on_request(r, who("bob"), 0));
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].status, 488);
+  EXPECT_NE(rs[0].headers.find("Warning: 304"), std::string::npos);
+  EXPECT_EQ(f.s.state().endpoints.size(), 1u);
+}
+
+TEST(GroupSession, ByeLeavesOthersInPlaceAboveTheMinimum) {
+  Fixture f;
+  f.populate({"alice", "bob", "carol"});
+  auto fx = f.s.on_dialog_event(event(f.dialogs[2], DialogEventKind::PeerBye), 0);
+  EXPECT_TRUE(commands_of<transport::Hangup>(fx).empty());
+  EXPECT_EQ(fx.release, policy::ReleaseReason::None);
+  EXPECT_EQ(f.s.participating_users(), 2);
+  EXPECT_EQ(f.s.state().phase, Phase::Active);
+}
+
+TEST(GroupSession, ByeBelowTheMinimumReleasesAndHangsUpTheRest) {
+  Fixture f;
+  f.populate({"alice", "bob"});
+  auto fx = f.s.on_dialog_event(event(f.dialogs[1], DialogEventKind::PeerBye), 0);
+  EXPECT_EQ(fx.release, policy::ReleaseReason::BelowMinimum);
+  auto hangups = commands_of<transport::Hangup>(fx);
+  ASSERT_EQ(hangups.size(), 1u);
+  EXPECT_EQ(hangups[0].dialog, f.dialogs[0]);
+  EXPECT_EQ(f.s.state().phase, Phase::Releasing);
+  EXPECT_FALSE(f.s.finished());
+  // New requests to a releasing session: 404; in-dialog ones: 481.
+  auto late = invite("dan");
+  EXPECT_EQ(commands_of<transport::Respond>(f.s.on_request(late, who("dan"), 0))[0].status, 404);
+  f.s.on_dialog_event(event(f.dialogs[0], DialogEventKind::ByeCompleted, 200), 0);
+  EXPECT_TRUE(f.s.finished());
+}
+
+TEST(GroupSession, InitiatorLeavingReleasesOnlyWithTheKnob) {
+  for (bool knob : {false, true}) {
+    auto cfg = config();
+    cfg.release.on_initiator_leave = knob;
+    Fixture f(cfg);
+    f.populate({"alice", "bob", "carol"});
+    auto fx = f.s.on_dialog_event(event(f.dialogs[0], DialogEventKind::PeerBye), 0);
+    EXPECT_EQ(commands_of<transport::Hangup>(fx).size(), knob ? 2u : 0u) << knob;
+    EXPECT_EQ(fx.release, knob ? policy::ReleaseReason::InitiatorLeft : policy::ReleaseReason::None);
+  }
+}
+
+TEST(GroupSession, CancelledJoinLeavesNoTrace) {
+  Fixture f;
+  f.populate({"alice", "bob"});
+  auto r = invite("henry");
+  f.s.on_request(r, who("henry"), 0);
+  ASSERT_EQ(f.s.state().endpoints.size(), 3u);
+  auto fx = f.s.on_dialog_event(event(r.dialog, DialogEventKind::Cancelled, 487), 0);
+  EXPECT_TRUE(fx.commands.empty());
+  EXPECT_EQ(f.s.state().endpoints.size(), 2u);
+  EXPECT_EQ(f.s.state().phase, Phase::Active);
+  // A second report of the same thing changes nothing.
+  EXPECT_TRUE(f.s.on_dialog_event(event(r.dialog, DialogEventKind::Cancelled, 487), 0).commands.empty());
+}
+
+TEST(GroupSession, CancelledCreationEndsTheSession) {
+  Fixture f;
+  auto r = invite("alice", "sip:conference-factory@im.example.com");
+  f.s.create(r, who("alice"), 0);
+  f.s.on_dialog_event(event(r.dialog, DialogEventKind::Cancelled, 487), 0);
+  EXPECT_TRUE(f.s.finished());
+}
+
+TEST(GroupSession, SameContactInANewDialogReplacesTheOldOne) {
+  Fixture f;
+  f.populate({"alice", "bob", "carol"});
+  const std::string contact = "<" + f.s.state().endpoints[2].entity + ">";
+  auto again = invite("carol", kIdentity, contact);
+  auto fx = f.s.on_request(again, who("carol"), 0);
+  auto hangups = commands_of<transport::Hangup>(fx);
+  ASSERT_EQ(hangups.size(), 1u);
+  EXPECT_EQ(hangups[0].dialog, f.dialogs[2]);
+  EXPECT_EQ(commands_of<transport::Accept>(fx).size(), 1u);
+  // The old dialog's BYE completing is not a departure: nobody is released.
+  auto done = f.s.on_dialog_event(event(f.dialogs[2], DialogEventKind::ByeCompleted, 200), 0);
+  EXPECT_TRUE(done.commands.empty());
+  EXPECT_EQ(f.s.state().phase, Phase::Active);
+}
+
+TEST(GroupSession, OptionsAndOtherMethods) {
+  Fixture f;
+  f.populate({"alice"});
+  InboundRequest o;
+  o.id = 1;
+  o.method = "OPTIONS";
+  o.request_uri = kIdentity;
+  auto r = commands_of<transport::Respond>(f.s.on_request(o, std::nullopt, 0));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, 200);
+  EXPECT_NE(r[0].headers.find("Contact: <sip:gs-1@im.example.com>;isfocus"), std::string::npos);
+  o.method = "MESSAGE";
+  r = commands_of<transport::Respond>(f.s.on_request(o, std::nullopt, 0));
+  EXPECT_EQ(r[0].status, 405);
+  EXPECT_NE(r[0].headers.find("Allow: "), std::string::npos);
+  EXPECT_EQ(r[0].headers.find("MESSAGE"), std::string::npos);
+  o.method = "FOO";
+  EXPECT_EQ(commands_of<transport::Respond>(f.s.on_request(o, std::nullopt, 0))[0].status, 501);
+}
+
+TEST(GroupSession, ReinviteKeepsThePathAndRepeatsTheAnswer) {
+  Fixture f;
+  f.populate({"alice", "bob"});
+  const auto before = f.s.state().endpoints[1];
+  InboundRequest re = invite("bob");
+  re.in_dialog = true;
+  re.dialog = f.dialogs[1];
+  re.body = before.last_offer;
+  auto accepts = commands_of<transport::Accept>(f.s.on_request(re, who("bob"), 0));
+  ASSERT_EQ(accepts.size(), 1u);
+  EXPECT_EQ(accepts[0].body, before.sdp_answer);
+}
+
+TEST(GroupSession, StateRoundTripsThroughMsgpack) {
+  Fixture f;
+  f.populate({"alice", "bob"});
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, f.s.state());
+  auto handle = msgpack::unpack(buf.data(), buf.size());
+  auto copy = handle.get().as<session::SessionState>();
+  EXPECT_EQ(copy.identity, kIdentity);
+  EXPECT_EQ(copy.initiator, "sip:alice@example.com");
+  ASSERT_EQ(copy.endpoints.size(), 2u);
+  EXPECT_EQ(copy.endpoints[1].aor, "sip:bob@example.com");
+  EXPECT_EQ(copy.endpoints[1].status, EndpointStatus::Connected);
+  EXPECT_EQ(copy.endpoints[1].msrp_local_path, f.s.state().endpoints[1].msrp_local_path);
+}

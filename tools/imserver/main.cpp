@@ -1,0 +1,169 @@
+// imserver: the Controlling IM Function (conference focus) for OMA SIMPLE IM
+// group sessions. Wires the SIP worker to the directory actor, prints one
+// ready line, and runs until SIGINT or SIGTERM.
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "actors/directory.hpp"
+#include "policy/join_policy.hpp"
+#include "policy/trust.hpp"
+#include "tools/imserver/server_config.hpp"
+#include "transport/codec/sip_uri.hpp"
+#include "transport/sip/sip_worker.hpp"
+
+namespace {
+
+using imserver::server::ServerConfig;
+
+std::vector<std::string> split_csv(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// Turns the flags into the actors' configuration; nullopt after printing
+// what is wrong, so a typo stops the server instead of changing behaviour.
+std::optional<imserver::actors::DirectoryConfig> build_directory_config(const ServerConfig& cfg) {
+  auto fail = [](const std::string& why) {
+    std::cerr << "imserver: " << why << "\n";
+    return std::nullopt;
+  };
+  imserver::actors::DirectoryConfig out;
+  auto& s = out.session;
+  s.domain = lower(cfg.session_domain);
+  if (s.domain.empty()) return fail("--session.domain must not be empty");
+  if (cfg.session_identity_mode != "random" && cfg.session_identity_mode != "sequential")
+    return fail("--session.identity-mode must be random or sequential");
+  out.sequential_identities = cfg.session_identity_mode == "sequential";
+  if (cfg.session_max_participants < 1) return fail("--session.max-participants must be at least 1");
+  s.max_participants = static_cast<int>(cfg.session_max_participants);
+  auto policy = imserver::policy::parse_adhoc_join_policy(cfg.join_adhoc_policy);
+  if (!policy) return fail("--join.adhoc-policy must be invited, domain or anyone");
+  s.join_policy = *policy;
+  if (cfg.join_full_response != 486 && cfg.join_full_response != 403)
+    return fail("--join.full-response must be 486 or 403");
+  s.full_response = static_cast<uint16_t>(cfg.join_full_response);
+  if (cfg.join_same_contact != "replace" && cfg.join_same_contact != "new-endpoint")
+    return fail("--join.same-contact must be replace or new-endpoint");
+  s.replace_same_contact = cfg.join_same_contact == "replace";
+  if (cfg.release_min_participants < 0) return fail("--release.min-participants must not be negative");
+  s.release.min_participants_adhoc = static_cast<int>(cfg.release_min_participants);
+  s.release.on_initiator_leave = cfg.release_on_initiator_leave;
+  s.local_domains = cfg.auth_local_domains.empty() ? std::vector<std::string>{s.domain}
+                                                    : split_csv(lower(cfg.auth_local_domains));
+  if (cfg.msrp_port < 0 || cfg.msrp_port > 65535) return fail("--msrp.port must be 0..65535");
+  if (cfg.sdp_answer_setup_for_actpass != "passive" && cfg.sdp_answer_setup_for_actpass != "active")
+    return fail("--sdp.answer-setup-for-actpass must be passive or active");
+  s.msrp.warn_agent = s.domain;
+  s.msrp.msrp_host = cfg.msrp_advertise_host.empty() ? cfg.msrp_host : cfg.msrp_advertise_host;
+  s.msrp.msrp_port = static_cast<uint16_t>(cfg.msrp_port);
+  s.msrp.max_message_size = static_cast<uint64_t>(std::max<int64_t>(1, cfg.msrp_max_message_size));
+  s.msrp.max_size_attribute = cfg.sdp_max_size_attribute;
+  s.msrp.accept_wrapped_types = cfg.msrp_accept_wrapped_types;
+  s.msrp.answer_passive_for_actpass = cfg.sdp_answer_setup_for_actpass == "passive";
+
+  std::string error;
+  auto trusted = imserver::policy::TrustedPeers::parse(cfg.auth_trusted_peers, &error);
+  if (!trusted) return fail("--auth.trusted-peers: " + error);
+  out.trusted = *trusted;
+
+  const std::vector<std::string> factories = cfg.adhoc_factory_uris.empty()
+                                                 ? std::vector<std::string>{"sip:conference-factory@" + s.domain}
+                                                 : split_csv(cfg.adhoc_factory_uris);
+  for (const auto& text : factories) {
+    auto uri = imserver::codec::parse_uri(text);
+    if (!uri || (uri->scheme != "sip" && uri->scheme != "sips") || uri->user.empty())
+      return fail("--adhoc.factory-uris: '" + text + "' is not a sip: URI with a user part");
+    out.factory_aors.push_back(imserver::codec::canonical_aor(*uri));
+  }
+  out.served_hosts = {s.domain, lower(cfg.sip_host)};
+  if (cfg.test_answer_delay_ms < 0) return fail("--test.answer-delay-ms must not be negative");
+  out.answer_delay_ms = static_cast<uint32_t>(cfg.test_answer_delay_ms);
+  out.test_hooks = cfg.test_hooks;
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Signals are taken synchronously by this thread only; every thread
+  // started below (CAF's, libre's) inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  // CAF's short help lists only its own global flags; ours live in groups,
+  // so --help shows the long form.
+  std::vector<char*> args(argv, argv + argc);
+  static char long_help[] = "--long-help";
+  for (auto& a : args)
+    if (std::string(a) == "--help" || std::string(a) == "-h" || std::string(a) == "-?") a = long_help;
+
+  ServerConfig cfg;
+  if (auto err = cfg.parse(static_cast<int>(args.size()), args.data())) {
+    std::cerr << "imserver: " << caf::to_string(err) << "\n";
+    return 2;
+  }
+  if (cfg.cli_helptext_printed) return 0;
+  auto directory_config = build_directory_config(cfg);
+  if (!directory_config) return 2;
+  if (cfg.sip_port < 0 || cfg.sip_port > 65535) {
+    std::cerr << "imserver: --sip.port must be 0..65535\n";
+    return 2;
+  }
+
+  imserver::transport::SipWorkerConfig sip_config;
+  sip_config.host = cfg.sip_host;
+  sip_config.port = static_cast<uint16_t>(cfg.sip_port);
+  sip_config.t1_ms = static_cast<uint32_t>(std::max<int64_t>(1, cfg.sip_t1_ms));
+  sip_config.t2_ms = static_cast<uint32_t>(std::max<int64_t>(sip_config.t1_ms, cfg.sip_t2_ms));
+  sip_config.answer_timeout_ms = static_cast<uint32_t>(std::max<int64_t>(100, cfg.sip_answer_timeout_ms));
+  sip_config.software = "imserver/0.1";
+
+  int exit_code = 0;
+  {
+    caf::actor_system system{cfg};
+    imserver::actors::ActorEventSink sink;
+    imserver::transport::SipWorker worker(sip_config, sink);
+    auto directory = imserver::actors::spawn_directory(system, *directory_config, &worker);
+    sink.set_directory(directory);
+    std::string error;
+    if (!worker.start(&error)) {
+      std::cerr << "imserver: " << error << "\n";
+      exit_code = 1;
+    } else {
+      std::printf("imserver listening sip=udp+tcp:%s:%u\n", cfg.sip_host.c_str(),
+                  static_cast<unsigned>(worker.port()));
+      std::fflush(stdout);
+      int sig = 0;
+      sigwait(&stop_signals, &sig);
+      std::fprintf(stderr, "imserver: signal %d, shutting down\n", sig);
+    }
+    // First no more input, then no more actors.
+    worker.stop();
+    caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+  }
+  return exit_code;
+}

@@ -1,0 +1,98 @@
+#pragma once
+// imserver's knobs, read by CAF's config system: command-line flags and
+// --config-file. A knob written `a.b_c` in the protocol docs is the flag
+// `--a.b-c`. Every help text names its default, because CAF's --help does not.
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+#include <string>
+#include <thread>
+
+namespace imserver::server {
+
+struct ServerConfig : caf::actor_system_config {
+  // sip.*
+  std::string sip_host = "127.0.0.1";
+  int64_t sip_port = 5060;
+  int64_t sip_t1_ms = 500;
+  int64_t sip_t2_ms = 4000;
+  int64_t sip_answer_timeout_ms = 16000;
+  // session.*
+  std::string session_domain = "localhost";
+  std::string session_identity_mode = "random";
+  int64_t session_max_participants = 100;
+  // adhoc.*, auth.*, join.*, release.*
+  std::string adhoc_factory_uris;  // empty: sip:conference-factory@<domain>
+  std::string auth_trusted_peers = "127.0.0.0/8,::1/128";
+  std::string auth_local_domains;  // empty: <domain>
+  std::string join_adhoc_policy = "invited";
+  int64_t join_full_response = 486;
+  std::string join_same_contact = "replace";
+  int64_t release_min_participants = 2;
+  bool release_on_initiator_leave = false;
+  // msrp.*, sdp.*
+  std::string msrp_host = "127.0.0.1";
+  int64_t msrp_port = 2855;
+  std::string msrp_advertise_host;  // empty: msrp.host
+  int64_t msrp_max_message_size = 1048576;
+  std::string msrp_accept_wrapped_types = "*";
+  std::string sdp_answer_setup_for_actpass = "passive";
+  bool sdp_max_size_attribute = true;
+  // test.* (for the conformance suite; leave off in production)
+  int64_t test_answer_delay_ms = 0;
+  bool test_hooks = false;
+
+  ServerConfig() {
+    opt_group{custom_options_, "sip"}
+        .add(sip_host, "host", "address for SIP over UDP and TCP (default 127.0.0.1)")
+        .add(sip_port, "port", "SIP port, UDP and TCP alike; 0 picks a free one (default 5060)")
+        .add(sip_t1_ms, "t1-ms", "RFC 3261 T1 for our 2xx retransmissions and ACK wait (default 500)")
+        .add(sip_t2_ms, "t2-ms", "RFC 3261 T2, the retransmission cap (default 4000)")
+        .add(sip_answer_timeout_ms, "answer-timeout-ms",
+             "a request still unanswered after this gets 500 (default 16000)");
+    opt_group{custom_options_, "session"}
+        .add(session_domain, "domain", "host part of session identities and the factory URI (default localhost)")
+        .add(session_identity_mode, "identity-mode",
+             "random (gs- plus 64 random bits) or sequential (gs-1, gs-2...; tests only) (default random)")
+        .add(session_max_participants, "max-participants", "users per session, connected plus pending (default 100)");
+    opt_group{custom_options_, "adhoc"}.add(
+        adhoc_factory_uris, "factory-uris",
+        "comma-separated conference-factory URIs; INVITE there creates a session "
+        "(default sip:conference-factory@<session.domain>)");
+    opt_group{custom_options_, "auth"}
+        .add(auth_trusted_peers, "trusted-peers",
+             "CIDRs whose P-Asserted-Identity is trusted; others get 403 (default 127.0.0.0/8,::1/128)")
+        .add(auth_local_domains, "local-domains",
+             "comma-separated domains for join.adhoc-policy=domain (default <session.domain>)");
+    opt_group{custom_options_, "join"}
+        .add(join_adhoc_policy, "adhoc-policy", "who may dial in: invited, domain or anyone (default invited)")
+        .add(join_full_response, "full-response", "answer when a session is full: 486 or 403 (default 486)")
+        .add(join_same_contact, "same-contact",
+             "same Contact in a new dialog: replace or new-endpoint (default replace)");
+    opt_group{custom_options_, "release"}
+        .add(release_min_participants, "min-participants",
+             "an ad-hoc session is released when fewer users remain (default 2)")
+        .add(release_on_initiator_leave, "on-initiator-leave",
+             "release an ad-hoc session when its initiator leaves (default false)");
+    opt_group{custom_options_, "msrp"}
+        .add(msrp_host, "host", "MSRP listen address named in SDP answers (default 127.0.0.1)")
+        .add(msrp_port, "port", "MSRP TCP port named in SDP answers (default 2855)")
+        .add(msrp_advertise_host, "advertise-host", "host put in a=path and c= (default msrp.host)")
+        .add(msrp_max_message_size, "max-message-size", "largest message in octets, a=max-size (default 1048576)")
+        .add(msrp_accept_wrapped_types, "accept-wrapped-types", "a=accept-wrapped-types value (default *)");
+    opt_group{custom_options_, "sdp"}
+        .add(sdp_answer_setup_for_actpass, "answer-setup-for-actpass",
+             "a=setup answered to actpass: passive or active (default passive)")
+        .add(sdp_max_size_attribute, "max-size-attribute", "put a=max-size in our SDP (default true)");
+    opt_group{custom_options_, "test"}
+        .add(test_answer_delay_ms, "answer-delay-ms",
+             "test hook: send 180 and hold each join's 2xx this long (default 0 = off)")
+        .add(test_hooks, "hooks", "test hook: honour X-Imserver-Test request headers (default false)");
+    // CAF would start max(cores, 4) workers; on a 2-core box the extra
+    // threads only add stealing overhead (docs: STACK.md §7 numbers).
+    set("scheduler.max-threads", static_cast<size_t>(std::max(1u, std::thread::hardware_concurrency())));
+  }
+};
+
+}  // namespace imserver::server

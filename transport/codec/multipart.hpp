@@ -1,0 +1,32 @@
+#pragma once
+
+// multipart/* bodies (RFC 2046 §5.1), enough for an INVITE carrying SDP plus a resource list
+// (SESSIONS.md §2.1 C4, RFC 5366 §3). Nested multiparts are not expanded: call split_multipart again on a part.
+//
+// Pure functions: no I/O, never throw on bad input (they return nullopt).
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace imserver::codec {
+
+struct BodyPart {
+  std::string content_type;         // the part's Content-Type value, trimmed ("" when the part has none;
+                                    // RFC 2046 §5.1.1 then means text/plain; charset=us-ascii)
+  std::string content_disposition;  // the part's Content-Disposition value, trimmed ("" when absent)
+  std::string body;                 // the part's bytes, without the CRLF that belongs to the next delimiter
+};
+
+// content_type: the whole Content-Type header value (e.g. `multipart/mixed;boundary="b1"`). Returns nullopt if
+// the type is not multipart/*, the boundary parameter is missing or invalid (1..70 characters, RFC 2046 §5.1.1),
+// no delimiter line is found, a part's header block is malformed, or no part results. A missing closing
+// delimiter is tolerated when at least one part parsed (the last part then runs to the end of the body).
+// Preamble and epilogue are ignored; LF-only line endings are accepted.
+std::optional<std::vector<BodyPart>> split_multipart(std::string_view content_type, std::string_view body);
+
+// "Application/SDP; charset=x" -> "application/sdp" (lower-case, parameters removed, trimmed).
+std::string media_type(std::string_view content_type);
+
+}  // namespace imserver::codec

@@ -1,0 +1,153 @@
+#pragma once
+// The typed boundary between the SIP workers (libre) and everything above them.
+// Plain data only: no libre, no CAF. Events flow up, commands flow down; both
+// carry numeric handles the transport issued, so the layers above never touch
+// a libre object and the transport never learns what a session is.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace imserver::transport {
+
+// A header as received: name lower-cased with compact forms expanded
+// ("f" -> "from"), value trimmed. Repeated headers stay separate entries.
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+// Handles. 0 is never issued, so it can mean "none".
+using RequestId = uint64_t;  // a server transaction waiting for its final answer
+using DialogId = uint64_t;   // an INVITE dialog usage held by the transport
+
+// Something a request arrived from. The IP decides trust (auth.trusted_peers).
+struct Peer {
+  std::string ip;
+  uint16_t port = 0;
+  std::string transport;  // "udp" or "tcp"
+};
+
+// A request that needs a decision above the transport. The transport already
+// answered everything it can decide alone (parse errors, unknown dialogs,
+// CSeq order, retransmissions).
+struct InboundRequest {
+  RequestId id = 0;
+  std::string method;
+  std::string request_uri;
+  std::string from_uri, from_tag, to_uri, to_tag, call_id;
+  uint32_t cseq = 0;
+  std::vector<std::string> contacts;  // raw Contact values
+  std::vector<Header> headers;
+  std::string content_type;           // full value, empty when absent
+  std::string body;
+  Peer peer;
+  // For an INVITE without To tag: the early dialog the transport created for
+  // it (used if the request is accepted). For a request inside a known
+  // dialog: that dialog, plus the owner tag that dialog was accepted with.
+  DialogId dialog = 0;
+  std::string owner;
+  bool in_dialog = false;
+
+  // First header with that (lower-case) name, or nullptr.
+  const std::string* header(const std::string& lower_name) const {
+    for (const auto& h : headers)
+      if (h.name == lower_name) return &h.value;
+    return nullptr;
+  }
+  std::vector<std::string> all(const std::string& lower_name) const {
+    std::vector<std::string> out;
+    for (const auto& h : headers)
+      if (h.name == lower_name) out.push_back(h.value);
+    return out;
+  }
+};
+
+enum class DialogEventKind : uint8_t {
+  Confirmed,     // the ACK for our 2xx arrived
+  PeerBye,       // the peer's BYE was answered 200 by the transport
+  Cancelled,     // the pending INVITE was CANCELled and answered 487
+  AckTimeout,    // no ACK within 64*T1: the transport sent BYE itself
+  ByeCompleted,  // our BYE finished (2xx, 481, 408 or timeout: all end the dialog)
+};
+
+struct DialogEvent {
+  DialogId dialog = 0;
+  std::string owner;
+  DialogEventKind kind = DialogEventKind::Confirmed;
+  uint16_t status = 0;  // ByeCompleted: final status (408 for a timeout)
+};
+
+// --- commands (actors -> transport) ---
+
+// Final answer to a pending request (any method). For a pending initial
+// INVITE a non-2xx also discards its early dialog.
+struct Respond {
+  RequestId request = 0;
+  uint16_t status = 0;
+  std::string reason;
+  std::string headers;  // extra header lines, each ending in CRLF
+  std::string content_type;
+  std::string body;
+};
+
+// Provisional answer (101-199) to a pending INVITE; creates the early dialog
+// on the wire (To tag) so CANCEL and early BYE can match it.
+struct Provisional {
+  RequestId request = 0;
+  DialogId dialog = 0;
+  std::string owner;  // from now on the dialog's events carry this tag
+  uint16_t status = 180;
+  std::string reason = "Ringing";
+};
+
+// 2xx to a pending INVITE (initial or re-INVITE). The transport retransmits
+// it until the ACK and reports Confirmed, or AckTimeout. `owner` is echoed in
+// every later event of this dialog.
+// If the request is already gone (CANCEL, early BYE, answer timeout), the
+// transport reports Cancelled for `dialog` with this owner, so the owner
+// never waits for an ACK that cannot come.
+struct Accept {
+  RequestId request = 0;
+  DialogId dialog = 0;
+  std::string owner;
+  std::string contact;  // full Contact header value, e.g. "<sip:gs-1@x>;isfocus"
+  std::string headers;
+  std::string content_type;
+  std::string body;
+};
+
+// End an INVITE dialog from our side: BYE now, or right after the ACK if our
+// 2xx has not been acknowledged yet (RFC 3261 §15). Reports ByeCompleted.
+struct Hangup {
+  DialogId dialog = 0;
+  std::string reason_header;  // optional RFC 3326 Reason value
+};
+
+// End every dialog carrying this owner tag: used when an owner died, so its
+// participants are not left in dialogs nobody serves.
+struct HangupOwner {
+  std::string owner;
+};
+
+using Command = std::variant<Respond, Provisional, Accept, Hangup, HangupOwner>;
+
+// Where commands go. SipWorker implements it; tests can record instead.
+class CommandSink {
+ public:
+  virtual ~CommandSink() = default;
+  virtual void post(std::vector<Command> commands) = 0;
+};
+
+// Receives events on the SIP worker thread. Implementations must not block: hand
+// the event on (e.g. to an actor) and return.
+class SipEventSink {
+ public:
+  virtual ~SipEventSink() = default;
+  virtual void on_request(InboundRequest request) = 0;
+  virtual void on_dialog_event(DialogEvent event) = 0;
+};
+
+}  // namespace imserver::transport

@@ -1,0 +1,53 @@
+#pragma once
+// A SIP worker: one libre event loop on its own thread that owns the sockets,
+// the transactions and the INVITE dialog usages. It hands typed events to a
+// sink and executes typed commands posted from any thread. It knows nothing
+// about sessions: dialogs carry an opaque owner tag chosen above.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "transport/sip/sip_messages.hpp"
+
+namespace imserver::transport {
+
+struct SipWorkerConfig {
+  std::string host = "127.0.0.1";
+  uint16_t port = 5060;  // UDP and TCP; 0 picks a free port for both
+  uint32_t t1_ms = 500;  // our own timers (2xx retransmission, ACK wait)
+  uint32_t t2_ms = 4000;
+  // A request still unanswered after this long gets 500: a stuck or crashed
+  // session actor must never leave a client waiting forever.
+  uint32_t answer_timeout_ms = 16000;
+  std::string software = "imserver";
+  int max_fds = 16384;
+};
+
+class SipWorker final : public CommandSink {
+ public:
+  SipWorker(SipWorkerConfig config, SipEventSink& sink);
+  ~SipWorker() override;
+  SipWorker(const SipWorker&) = delete;
+  SipWorker& operator=(const SipWorker&) = delete;
+
+  // Starts the loop thread and binds UDP and TCP. Returns false and fills
+  // *error when binding fails. On success port() is the bound port.
+  bool start(std::string* error);
+  uint16_t port() const;
+
+  // Thread-safe. Commands run on the worker thread in the order posted.
+  void post(Command command);
+  void post(std::vector<Command> commands) override;
+
+  // Thread-safe; idempotent. Stops the loop and joins the thread.
+  void stop();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace imserver::transport

@@ -1,6 +1,7 @@
 #include "actors/session/group_session.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "actors/session/request_checks.hpp"
 #include "transport/codec/name_addr.hpp"
@@ -53,17 +54,10 @@ std::vector<Endpoint>::iterator GroupSession::find_endpoint(uint64_t dialog) {
                       [&](const Endpoint& e) { return e.dialog == dialog; });
 }
 
-bool GroupSession::user_participates(const std::string& aor) const {
-  return std::any_of(state_.endpoints.begin(), state_.endpoints.end(), [&](const Endpoint& e) {
-    return e.aor == aor && e.status == EndpointStatus::Connected;
-  });
-}
-
 int GroupSession::participating_users() const {
-  std::vector<std::string> users;
+  std::unordered_set<std::string> users;
   for (const auto& e : state_.endpoints)
-    if (e.status == EndpointStatus::Connected && std::find(users.begin(), users.end(), e.aor) == users.end())
-      users.push_back(e.aor);
+    if (e.status == EndpointStatus::Connected) users.insert(e.aor);
   return static_cast<int>(users.size());
 }
 
@@ -134,10 +128,9 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
     facts.already_in_roster = std::any_of(state_.endpoints.begin(), state_.endpoints.end(), [&](const Endpoint& e) {
       return e.aor == who.aor && e.status != EndpointStatus::Disconnecting;
     });
-    std::vector<std::string> users;
+    std::unordered_set<std::string> users;
     for (const auto& e : state_.endpoints)
-      if (e.status != EndpointStatus::Disconnecting && std::find(users.begin(), users.end(), e.aor) == users.end())
-        users.push_back(e.aor);
+      if (e.status != EndpointStatus::Disconnecting) users.insert(e.aor);
     facts.current_users = static_cast<int>(users.size());
     facts.max_participants = config_.max_participants;
     const auto decision = policy::decide_join(facts);
@@ -289,25 +282,18 @@ void GroupSession::depart(Effects& out, std::vector<Endpoint>::iterator ep, bool
   }
   policy::RosterAfterDeparture roster;
   roster.kind = state_.kind;
-  std::vector<std::string> participating, pending;
-  for (const auto& e : state_.endpoints) {
-    if (e.status == EndpointStatus::Connected) {
-      if (std::find(participating.begin(), participating.end(), e.aor) == participating.end())
-        participating.push_back(e.aor);
-    }
-  }
+  std::unordered_set<std::string> participating, pending;
+  for (const auto& e : state_.endpoints)
+    if (e.status == EndpointStatus::Connected) participating.insert(e.aor);
   for (const auto& e : state_.endpoints) {
     // A dial-in still waiting for its ACK is on its way in: it counts like a
     // pending invitee for R1 (SESSIONS.md §2.7).
-    if (e.status == EndpointStatus::Joining &&
-        std::find(participating.begin(), participating.end(), e.aor) == participating.end() &&
-        std::find(pending.begin(), pending.end(), e.aor) == pending.end())
-      pending.push_back(e.aor);
+    if (e.status == EndpointStatus::Joining && !participating.count(e.aor)) pending.insert(e.aor);
   }
   roster.participating_users = static_cast<int>(participating.size());
   roster.pending_users = static_cast<int>(pending.size());
-  roster.initiator_left = initiator_may_have_left && aor == state_.initiator && !user_participates(aor) &&
-                          std::find(pending.begin(), pending.end(), aor) == pending.end();
+  roster.initiator_left =
+      initiator_may_have_left && aor == state_.initiator && !participating.count(aor) && !pending.count(aor);
   const auto why = policy::evaluate_release(config_.release, roster);
   if (why != policy::ReleaseReason::None) release(out, why);
 }

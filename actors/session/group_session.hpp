@@ -97,7 +97,6 @@ class GroupSession {
   std::string focus_contact() const;
   std::string new_leg_id();
   std::vector<Endpoint>::iterator find_endpoint(uint64_t dialog);
-  bool user_participates(const std::string& aor) const;
 
   SessionConfig config_;
   SessionState state_;

@@ -1,0 +1,89 @@
+// Micro-benchmarks for the pieces every request touches. Each family has a
+// baseline in the same binary (copying the same input) so results read as
+// ratios, which survive a noisy machine better than absolute times.
+
+#include <benchmark/benchmark.h>
+
+#include "actors/session/group_session.hpp"
+#include "policy/trust.hpp"
+#include "transport/codec/sdp_msrp.hpp"
+#include "transport/codec/sip_uri.hpp"
+
+using namespace imserver;
+
+namespace {
+
+const std::string kOffer =
+    "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=message 40001 TCP/MSRP *\r\na=accept-types:message/cpim\r\n"
+    "a=accept-wrapped-types:text/plain message/imdn+xml\r\n"
+    "a=path:msrp://127.0.0.1:40001/aLiCe0001;tcp\r\na=setup:actpass\r\na=sendrecv\r\n";
+const std::string kReferTo = "sip:gs-7kq2xw9d3m@im.example.com;METHOD=%42YE?X-Test=evil&Subject=x";
+
+void BM_Baseline_CopyOffer(benchmark::State& state) {
+  for (auto _ : state) {
+    std::string copy = kOffer;
+    benchmark::DoNotOptimize(copy);
+  }
+}
+BENCHMARK(BM_Baseline_CopyOffer);
+
+void BM_AnswerMsrpOffer(benchmark::State& state) {
+  codec::MsrpAnswerConfig cfg;
+  for (auto _ : state) benchmark::DoNotOptimize(codec::answer_msrp_offer(kOffer, cfg, "pA3kq9ZtW0xR7m2L", 1, 1));
+}
+BENCHMARK(BM_AnswerMsrpOffer);
+
+void BM_ParseUri(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(codec::parse_uri(kReferTo));
+}
+BENCHMARK(BM_ParseUri);
+
+void BM_TrustedPeersContains(benchmark::State& state) {
+  auto peers = policy::TrustedPeers::parse("10.0.0.0/8,192.0.2.10/32,2001:db8::/32,127.0.0.0/8");
+  for (auto _ : state) benchmark::DoNotOptimize(peers->contains("127.0.0.1"));
+}
+BENCHMARK(BM_TrustedPeersContains);
+
+transport::InboundRequest join_request(uint64_t n) {
+  transport::InboundRequest r;
+  r.id = n;
+  r.dialog = n;
+  r.method = "INVITE";
+  r.request_uri = "sip:gs-1@im.example.com";
+  r.contacts = {"<sip:u" + std::to_string(n) + "@127.0.0.1:5060>"};
+  r.content_type = "application/sdp";
+  r.body = kOffer;
+  return r;
+}
+
+// One participant joins (INVITE, ACK) and leaves (BYE) a session that holds
+// `range(0)` others: the state-machine work of one join/leave cycle.
+void BM_SessionJoinLeaveCycle(benchmark::State& state) {
+  session::SessionConfig cfg;
+  cfg.domain = "im.example.com";
+  cfg.join_policy = policy::AdhocJoinPolicy::Anyone;
+  cfg.max_participants = 100000;
+  session::GroupSession s(cfg, "sip:gs-1@im.example.com", policy::SessionKind::AdHoc, "gs-1", 1);
+  const auto creator = join_request(1);
+  s.create(creator, {"sip:u1@example.com", {}}, 0);
+  s.on_dialog_event({1, "gs-1", transport::DialogEventKind::Confirmed, 0}, 0);
+  for (int64_t i = 2; i <= state.range(0); ++i) {
+    s.on_request(join_request(i), policy::AssertedIdentity{"sip:u" + std::to_string(i) + "@example.com", {}}, 0);
+    s.on_dialog_event({static_cast<uint64_t>(i), "gs-1", transport::DialogEventKind::Confirmed, 0}, 0);
+  }
+  uint64_t next = 1000000;
+  for (auto _ : state) {
+    ++next;
+    auto fx = s.on_request(join_request(next), policy::AssertedIdentity{"sip:x@example.com", {}}, 0);
+    s.on_dialog_event({next, "gs-1", transport::DialogEventKind::Confirmed, 0}, 0);
+    auto gone = s.on_dialog_event({next, "gs-1", transport::DialogEventKind::PeerBye, 0}, 0);
+    benchmark::DoNotOptimize(fx);
+    benchmark::DoNotOptimize(gone);
+  }
+}
+BENCHMARK(BM_SessionJoinLeaveCycle)->Arg(3)->Arg(100)->Arg(1000);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -268,6 +268,8 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t) {
       state_.endpoints.erase(ep);
       finish_if_done();
       break;
+    case DialogEventKind::RequestDone:
+      break;  // the session sends no in-dialog requests of its own yet
   }
   return out;
 }

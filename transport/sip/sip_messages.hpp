@@ -71,13 +71,15 @@ enum class DialogEventKind : uint8_t {
   Cancelled,     // the pending INVITE was CANCELled and answered 487
   AckTimeout,    // no ACK within 64*T1: the transport sent BYE itself
   ByeCompleted,  // our BYE finished (2xx, 481, 408 or timeout: all end the dialog)
+  RequestDone,   // a SendInDialog request got its final answer (408 for a timeout)
 };
 
 struct DialogEvent {
   DialogId dialog = 0;
   std::string owner;
   DialogEventKind kind = DialogEventKind::Confirmed;
-  uint16_t status = 0;  // ByeCompleted: final status (408 for a timeout)
+  uint16_t status = 0;  // ByeCompleted, RequestDone: final status (408 for a timeout)
+  uint64_t token = 0;   // RequestDone: the token given to SendInDialog
 };
 
 // --- commands (actors -> transport) ---
@@ -126,13 +128,41 @@ struct Hangup {
   std::string reason_header;  // optional RFC 3326 Reason value
 };
 
+// 2xx to a pending out-of-dialog SUBSCRIBE: its early dialog becomes a
+// subscription dialog owned by `owner` (no ACK in a non-INVITE usage).
+struct AcceptSubscription {
+  RequestId request = 0;
+  DialogId dialog = 0;
+  std::string owner;
+  std::string contact;
+  std::string headers;  // Expires etc.
+};
+
+// A request inside a dialog we hold (NOTIFY for now). Reports RequestDone
+// with `token` when the transaction ends.
+struct SendInDialog {
+  DialogId dialog = 0;
+  std::string method;
+  std::string headers;  // each line ending in CRLF
+  std::string content_type;
+  std::string body;
+  uint64_t token = 0;
+};
+
+// Drop a non-INVITE dialog usage (a subscription that ended); later
+// requests in it get 481.
+struct ForgetDialog {
+  DialogId dialog = 0;
+};
+
 // End every dialog carrying this owner tag: used when an owner died, so its
 // participants are not left in dialogs nobody serves.
 struct HangupOwner {
   std::string owner;
 };
 
-using Command = std::variant<Respond, Provisional, Accept, Hangup, HangupOwner>;
+using Command =
+    std::variant<Respond, Provisional, Accept, Hangup, HangupOwner, AcceptSubscription, SendInDialog, ForgetDialog>;
 
 // Where commands go. SipWorker implements it; tests can record instead.
 class CommandSink {

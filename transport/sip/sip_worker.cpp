@@ -70,6 +70,7 @@ struct SipWorker::Impl {
     std::string owner;
     std::string call_id;
     State state = State::Early;
+    bool invite_usage = true;      // false: created by SUBSCRIBE (no ACK, no BYE)
     RequestId pending_invite = 0;  // an INVITE of this dialog without final answer
     // Our 2xx, retransmitted until the ACK (RFC 3261 §13.3.1.4).
     mbuf* ok_mb = nullptr;
@@ -136,6 +137,14 @@ struct SipWorker::Impl {
   uint64_t next_id = 1;
   std::unordered_map<RequestId, Pending> pending;
   std::unordered_map<DialogId, std::unique_ptr<Dialog>> dialogs;
+  // Requests we sent inside dialogs (SendInDialog), by the id libre hands
+  // back to our response handler.
+  struct OutRequest {
+    DialogId dialog = 0;
+    std::string owner;
+    uint64_t token = 0;
+  };
+  std::unordered_map<uint64_t, OutRequest> out_requests;
   std::unordered_multimap<std::string, DialogId> dialogs_by_call_id;
 
   static thread_local Impl* current;
@@ -218,6 +227,7 @@ struct SipWorker::Impl {
       mem_deref(const_cast<sip_msg*>(p.msg));
     }
     pending.clear();
+    out_requests.clear();
     dialogs.clear();
     dialogs_by_call_id.clear();
     listener = static_cast<sip_lsnr*>(mem_deref(listener));
@@ -273,16 +283,12 @@ struct SipWorker::Impl {
     std::string tail = r.headers + body_headers(r.content_type, r.body);
     sip_treplyf(&p.st, nullptr, stack, p.msg, false, r.status, r.reason.c_str(), "%s%b", tail.c_str(),
                 r.body.data(), r.body.size());
-    if (p.invite && p.dialog) {
-      if (Dialog* d = find_dialog(p.dialog)) {
-        d->pending_invite = 0;
-        // A rejected initial INVITE never becomes a dialog; a rejected
-        // re-INVITE leaves the existing one as it was (RFC 3261 §14.2).
-        if (r.status >= 300 && d->state == Dialog::State::Early) erase_dialog(d->id);
-        else if (r.status >= 200 && r.status < 300) {
-          // A 2xx sent through Respond gets no retransmission: use Accept.
-        }
-      }
+    if (Dialog* d = find_dialog(p.dialog)) {
+      if (d->pending_invite == r.request) d->pending_invite = 0;
+      // Only Accept and AcceptSubscription turn an early dialog into a real
+      // one; after any other final answer it never existed. A rejected
+      // re-INVITE leaves its confirmed dialog as it was (RFC 3261 §14.2).
+      if (d->state == Dialog::State::Early) erase_dialog(d->id);
     }
     mem_deref(const_cast<sip_msg*>(p.msg));
   }
@@ -341,6 +347,10 @@ struct SipWorker::Impl {
   void execute(Hangup& h) {
     Dialog* d = find_dialog(h.dialog);
     if (!d || d->state == Dialog::State::Closing) return;
+    if (!d->invite_usage) {  // nothing to BYE in a subscription usage
+      erase_dialog(d->id);
+      return;
+    }
     d->hangup_reason = h.reason_header;
     switch (d->state) {
       case Dialog::State::Early:
@@ -363,6 +373,57 @@ struct SipWorker::Impl {
       case Dialog::State::Closing:
         return;
     }
+  }
+
+  void execute(AcceptSubscription& a) {
+    auto it = pending.find(a.request);
+    if (it == pending.end()) {
+      report_gone(a.dialog, a.owner);
+      return;
+    }
+    Pending p = it->second;
+    Dialog* d = find_dialog(p.dialog);
+    if (!d || d->state != Dialog::State::Early || d->invite_usage) return;
+    pending.erase(it);
+    d->owner = a.owner;
+    d->state = Dialog::State::Confirmed;
+    std::string tail = "Contact: " + a.contact + "\r\n" + a.headers + "Content-Length: 0\r\n\r\n";
+    sip_treplyf(&p.st, nullptr, stack, p.msg, false, 200, "OK", "%s", tail.c_str());
+    mem_deref(const_cast<sip_msg*>(p.msg));
+  }
+
+  void execute(SendInDialog& c) {
+    Dialog* d = find_dialog(c.dialog);
+    if (!d || d->state == Dialog::State::Closing || d->state == Dialog::State::Early) {
+      sink.on_dialog_event(DialogEvent{c.dialog, d ? d->owner : std::string(), DialogEventKind::RequestDone, 481,
+                                       c.token});
+      return;
+    }
+    const uint64_t id = next_id++;
+    out_requests[id] = OutRequest{d->id, d->owner, c.token};
+    std::string tail = c.headers + body_headers(c.content_type, c.body);
+    int err = sip_drequestf(nullptr, stack, true, c.method.c_str(), d->dlg, 0, nullptr, nullptr,
+                            &Impl::on_out_response_cb, id_arg(id), "%s%b", tail.c_str(), c.body.data(),
+                            c.body.size());
+    if (err) finish_out_request(id, 503);
+  }
+
+  static void on_out_response_cb(int err, const sip_msg* msg, void* arg) {
+    if (!err && msg && msg->scode < 200) return;
+    current->finish_out_request(arg_id(arg), err || !msg ? 408 : msg->scode);
+  }
+
+  void finish_out_request(uint64_t id, uint16_t status) {
+    auto it = out_requests.find(id);
+    if (it == out_requests.end()) return;
+    OutRequest o = it->second;
+    out_requests.erase(it);
+    sink.on_dialog_event(DialogEvent{o.dialog, o.owner, DialogEventKind::RequestDone, status, o.token});
+  }
+
+  void execute(ForgetDialog& f) {
+    Dialog* d = find_dialog(f.dialog);
+    if (d && !d->invite_usage) erase_dialog(d->id);
   }
 
   void execute(HangupOwner& h) {
@@ -548,7 +609,13 @@ struct SipWorker::Impl {
       sip_treply(nullptr, stack, msg, 500, "Server Internal Error");
       return;
     }
-    if (method == "BYE") return on_peer_bye(d, msg);
+    if (method == "BYE") {
+      if (!d->invite_usage) {
+        sip_treply(nullptr, stack, msg, 481, "Call/Transaction Does Not Exist");
+        return;
+      }
+      return on_peer_bye(d, msg);
+    }
     if (d->state == Dialog::State::Closing) {
       sip_treply(nullptr, stack, msg, 481, "Call/Transaction Does Not Exist");
       return;
@@ -580,12 +647,15 @@ struct SipWorker::Impl {
 
   void on_out_of_dialog(const sip_msg* msg, const std::string& method) {
     DialogId dialog_id = 0;
-    if (method == "INVITE") {
+    // Dialog-creating requests get an early dialog now, so whoever decides
+    // can accept into it and CANCEL or an early BYE can find it.
+    if (method == "INVITE" || method == "SUBSCRIBE") {
       if (sip_msg_hdr(msg, SIP_HDR_CONTACT) == nullptr) {
         sip_treply(nullptr, stack, msg, 400, "Missing Contact");
         return;
       }
       auto d = std::make_unique<Dialog>();
+      d->invite_usage = method == "INVITE";
       if (sip_dialog_accept(&d->dlg, msg) != 0) {
         sip_treply(nullptr, stack, msg, 400, "Bad Request");
         return;
@@ -597,8 +667,8 @@ struct SipWorker::Impl {
     }
     RequestId id = hand_up(msg, method, dialog_id);
     if (dialog_id) {
-      if (id) find_dialog(dialog_id)->pending_invite = id;
-      else erase_dialog(dialog_id);
+      if (!id) erase_dialog(dialog_id);
+      else if (method == "INVITE") find_dialog(dialog_id)->pending_invite = id;
     }
   }
 

@@ -247,16 +247,31 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t) {
       if (ep->status == EndpointStatus::Joining) ep->status = EndpointStatus::Connected;
       break;
     case DialogEventKind::Cancelled:
+      // E7, E6: a join that never completed (CANCEL, or BYE on the early
+      // dialog) was never in the session: no report, and no release either;
+      // only an empty session ends (a cancelled creation, R3).
+      if (ep->status == EndpointStatus::Joining) {
+        state_.endpoints.erase(ep);
+        if (state_.endpoints.empty() && state_.phase == Phase::Active) release(out, policy::ReleaseReason::Empty);
+        finish_if_done();
+      }
+      break;
     case DialogEventKind::AckTimeout:
-      // Never reported as connected, so nothing to report now (E6, E7,
-      // E35); but the roster shrank, so the release rules look again.
+      // E35: the 2xx was never acknowledged; the user counts as gone and the
+      // release rules look again.
       if (ep->status == EndpointStatus::Joining) depart(out, ep, true);
       break;
     case DialogEventKind::PeerBye:
-      // A1 was sent by the transport; A2 (MSRP release) arrives with the
-      // MSRP relay; A3 here.
-      if (ep->status == EndpointStatus::Connected || ep->status == EndpointStatus::Joining) {
-        ep->disconnection_method = ep->status == EndpointStatus::Connected ? "departed" : "";
+      if (ep->status == EndpointStatus::Joining) {
+        // BYE before the join completed (early dialog, or before our ACK):
+        // like a cancelled join.
+        state_.endpoints.erase(ep);
+        if (state_.endpoints.empty() && state_.phase == Phase::Active) release(out, policy::ReleaseReason::Empty);
+        finish_if_done();
+      } else if (ep->status == EndpointStatus::Connected) {
+        // A1 was sent by the transport; A2 (MSRP release) arrives with the
+        // MSRP relay; A3 here.
+        ep->disconnection_method = "departed";
         depart(out, ep, true);
       } else {
         state_.endpoints.erase(ep);

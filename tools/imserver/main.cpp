@@ -122,11 +122,36 @@ int main(int argc, char** argv) {
     if (std::string(a) == "--help" || std::string(a) == "-h" || std::string(a) == "-?") a = long_help;
 
   ServerConfig cfg;
+  // CAF 0.17 takes a boolean flag only bare (`--test.hooks`); users write
+  // `--flag=true` / `--flag=false` too, so those are applied after parsing.
+  const std::pair<const char*, bool ServerConfig::*> bool_flags[] = {
+      {"--release.on-initiator-leave", &ServerConfig::release_on_initiator_leave},
+      {"--sdp.max-size-attribute", &ServerConfig::sdp_max_size_attribute},
+      {"--test.hooks", &ServerConfig::test_hooks},
+  };
+  std::vector<std::pair<bool ServerConfig::*, bool>> bool_overrides;
+  for (auto it = args.begin() + 1; it != args.end();) {
+    const std::string arg = *it;
+    bool consumed = false;
+    for (const auto& [name, member] : bool_flags) {
+      const std::string prefix = std::string(name) + "=";
+      if (arg.rfind(prefix, 0) != 0) continue;
+      const std::string value = arg.substr(prefix.size());
+      if (value != "true" && value != "false") {
+        std::cerr << "imserver: " << name << " takes true or false, not '" << value << "'\n";
+        return 2;
+      }
+      bool_overrides.emplace_back(member, value == "true");
+      consumed = true;
+    }
+    it = consumed ? args.erase(it) : it + 1;
+  }
   if (auto err = cfg.parse(static_cast<int>(args.size()), args.data())) {
     std::cerr << "imserver: " << caf::to_string(err) << "\n";
     return 2;
   }
   if (cfg.cli_helptext_printed) return 0;
+  for (const auto& [member, value] : bool_overrides) cfg.*member = value;
   auto directory_config = build_directory_config(cfg);
   if (!directory_config) return 2;
   if (cfg.sip_port < 0 || cfg.sip_port > 65535) {
@@ -142,11 +167,13 @@ int main(int argc, char** argv) {
   sip_config.answer_timeout_ms = static_cast<uint32_t>(std::max<int64_t>(100, cfg.sip_answer_timeout_ms));
   sip_config.software = "imserver/0.1";
 
+  // Lifetimes, outermost first: the sink and the worker outlive the actor
+  // system, because sessions may still post commands while it drains.
   int exit_code = 0;
+  imserver::actors::ActorEventSink sink;
+  imserver::transport::SipWorker worker(sip_config, sink);
   {
     caf::actor_system system{cfg};
-    imserver::actors::ActorEventSink sink;
-    imserver::transport::SipWorker worker(sip_config, sink);
     auto directory = imserver::actors::spawn_directory(system, *directory_config, &worker);
     sink.set_directory(directory);
     std::string error;
@@ -161,8 +188,10 @@ int main(int argc, char** argv) {
       sigwait(&stop_signals, &sig);
       std::fprintf(stderr, "imserver: signal %d, shutting down\n", sig);
     }
-    // First no more input, then no more actors.
+    // First no more input, then no more actors; the system's destructor
+    // waits for every actor to finish.
     worker.stop();
+    sink.set_directory(caf::actor{});
     caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
   }
   return exit_code;

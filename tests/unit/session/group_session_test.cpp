@@ -320,3 +320,30 @@ TEST(GroupSession, StateRoundTripsThroughMsgpack) {
   EXPECT_EQ(copy.endpoints[1].status, EndpointStatus::Connected);
   EXPECT_EQ(copy.endpoints[1].msrp_local_path, f.s.state().endpoints[1].msrp_local_path);
 }
+
+// E6/E7 with the creator alone: a join that never completed is no departure,
+// so it must not trip the "fewer than 2" rule and release the session.
+TEST(GroupSession, UnfinishedJoinNeverTriggersRelease) {
+  for (auto kind : {DialogEventKind::Cancelled, DialogEventKind::PeerBye}) {
+    Fixture f;
+    f.populate({"alice"});
+    auto r = invite("henry");
+    f.s.on_request(r, who("henry"), 0);
+    auto fx = f.s.on_dialog_event(event(r.dialog, kind), 0);
+    EXPECT_TRUE(commands_of<transport::Hangup>(fx).empty());
+    EXPECT_EQ(fx.release, policy::ReleaseReason::None);
+    EXPECT_EQ(f.s.state().phase, Phase::Active);
+    EXPECT_EQ(f.s.state().endpoints.size(), 1u);
+  }
+}
+
+// E35: a 2xx never acknowledged counts as a departure for the release rules.
+TEST(GroupSession, AckTimeoutCountsAsDeparture) {
+  Fixture f;
+  f.populate({"alice"});
+  auto r = invite("bob");
+  f.s.on_request(r, who("bob"), 0);
+  auto fx = f.s.on_dialog_event(event(r.dialog, DialogEventKind::AckTimeout, 408), 0);
+  EXPECT_EQ(fx.release, policy::ReleaseReason::BelowMinimum);
+  EXPECT_EQ(commands_of<transport::Hangup>(fx).size(), 1u);
+}

@@ -7,6 +7,7 @@
 
 #include <vector>
 
+#include "actors/session/conference_events.hpp"
 #include "transport/sip/sip_messages.hpp"
 
 namespace imserver::actors {
@@ -17,8 +18,15 @@ struct HeldCommands {
   std::vector<transport::Command> commands;
 };
 
+// A notifier's timer: expiries and rate-limited NOTIFYs are due.
+using TickAtom = caf::atom_constant<caf::atom("tick")>;
+// A session tells the directory it is done (released, every BYE answered).
+using FinishedAtom = caf::atom_constant<caf::atom("finished")>;
+
 }  // namespace imserver::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::transport::InboundRequest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::transport::DialogEvent)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::actors::HeldCommands)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::session::RosterUpdate)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::session::AuthorizedSubscribe)

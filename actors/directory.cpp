@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "actors/caf_types.hpp"
+#include "actors/notifier_actor.hpp"
 #include "actors/session/request_checks.hpp"
 #include "actors/session_actor.hpp"
 #include "actors/session_registry.hpp"
@@ -23,6 +24,7 @@ struct DirectoryState {
   transport::CommandSink* sink = nullptr;
   std::unique_ptr<SessionRegistry> registry = std::make_unique<LocalSessionRegistry>();
   std::unordered_map<caf::actor_addr, std::string> identity_of;  // for down messages
+  std::vector<caf::actor> notifiers;
   uint64_t next_sequence = 1;
   std::mt19937_64 rng{std::random_device{}()};
   static inline const char* name = "im-directory";
@@ -54,6 +56,12 @@ std::string new_identity(DirectoryState& st) {
   return "sip:" + user + "@" + st.config.session.domain;
 }
 
+// Each session always uses the same notifier, so its roster changes and
+// subscriptions stay in order.
+const caf::actor& notifier_of(DirectoryState& st, const std::string& identity) {
+  return st.notifiers[std::hash<std::string>{}(identity) % st.notifiers.size()];
+}
+
 void reply(DirectoryState& st, transport::Respond r) { st.sink->post({transport::Command{std::move(r)}}); }
 
 void create_session(Directory* self, InboundRequest& r) {
@@ -70,6 +78,8 @@ void create_session(Directory* self, InboundRequest& r) {
   spawn.test_hooks = st.config.test_hooks;
   spawn.creator = std::get<policy::AssertedIdentity>(checked);
   spawn.creating_invite = std::move(r);
+  spawn.notifier = notifier_of(st, spawn.identity);
+  spawn.directory = caf::actor_cast<caf::actor>(self);
   const std::string identity = spawn.identity;
   auto session = spawn_session(self->system(), std::move(spawn), st.sink);
   self->monitor(session);
@@ -96,6 +106,10 @@ void route_request(Directory* self, InboundRequest& r) {
   auto& st = self->state;
   if (r.in_dialog) {
     // Inside a dialog the dialog decides, not the Request-URI (PROTOCOL.md §2.1).
+    if (long n = notifier_index(r.owner); n >= 0 && static_cast<size_t>(n) < st.notifiers.size()) {
+      self->send(st.notifiers[n], std::move(r));
+      return;
+    }
     if (auto session = st.registry->find(r.owner); session && !r.owner.empty()) {
       self->send(*session, std::move(r));
       return;
@@ -131,6 +145,8 @@ void route_request(Directory* self, InboundRequest& r) {
 caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transport::CommandSink* sink) {
   self->state.config = std::move(config);
   self->state.sink = sink;
+  for (size_t i = 0; i < std::max<size_t>(1, self->state.config.notifiers); ++i)
+    self->state.notifiers.push_back(spawn_notifier(self->system(), self->state.config.session.conf, i, sink));
   self->set_down_handler([=](caf::down_msg& down) {
     auto& st = self->state;
     auto it = st.identity_of.find(down.source);
@@ -145,6 +161,11 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
       std::cerr << "imserver: session " << identity << " failed: " << self->system().render(down.reason)
                 << "; hanging up its dialogs\n";
       st.sink->post({transport::Command{transport::HangupOwner{identity}}});
+      // Its subscribers learn that the conference is gone.
+      session::RosterUpdate gone;
+      gone.description.identity = identity;
+      gone.released = true;
+      self->send(notifier_of(st, identity), std::move(gone));
     }
   });
   self->set_exit_handler([=](caf::exit_msg& msg) {
@@ -152,11 +173,29 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
       (void)identity;
       if (auto session = caf::actor_cast<caf::actor>(addr)) self->send_exit(session, msg.reason);
     }
+    for (auto& n : self->state.notifiers) self->send_exit(n, msg.reason);
     self->quit(msg.reason);
   });
   return {
       [=](InboundRequest& r) { route_request(self, r); },
+      [=](FinishedAtom, const std::string& identity) {
+        // From now on the directory answers for the identity itself (404),
+        // and the acknowledgement reaches the session after everything routed
+        // to it, so it answers those before it stops.
+        auto& st = self->state;
+        auto session = st.registry->find(identity);
+        if (!session) return;
+        st.identity_of.erase(session->address());
+        st.registry->remove(identity);
+        self->demonitor(*session);
+        self->send(*session, FinishedAtom::value);
+      },
       [=](transport::DialogEvent& ev) {
+        auto& st = self->state;
+        if (long n = notifier_index(ev.owner); n >= 0 && static_cast<size_t>(n) < st.notifiers.size()) {
+          self->send(st.notifiers[n], std::move(ev));
+          return;
+        }
         if (auto session = self->state.registry->find(ev.owner); session && !ev.owner.empty())
           self->send(*session, std::move(ev));
       },

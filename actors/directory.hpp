@@ -25,6 +25,7 @@ struct DirectoryConfig {
   bool sequential_identities = false;     // session.identity_mode=sequential
   uint32_t answer_delay_ms = 0;           // test.answer_delay_ms
   bool test_hooks = false;                // test.hooks
+  size_t notifiers = 2;                   // notifier actors sharing the NOTIFY fan-out
 };
 
 caf::actor spawn_directory(caf::actor_system& sys, DirectoryConfig config, transport::CommandSink* sink);

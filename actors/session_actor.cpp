@@ -21,6 +21,9 @@ struct SessionActorState {
   policy::TrustedPeers trusted;
   uint32_t answer_delay_ms = 0;
   bool test_hooks = false;
+  caf::actor notifier;
+  caf::actor directory;
+  bool finish_reported = false;
   static inline const char* name = "im-session";
 };
 
@@ -46,7 +49,20 @@ void apply(SessionActor* self, session::Effects effects, transport::CommandSink*
   } else {
     sink->post(std::move(effects.commands));
   }
-  if (st.logic->finished()) self->quit();
+  // The notifier hears after the transport has the commands, so a BYE's 200
+  // and the focus's own BYEs are on their way before any NOTIFY (TC-A02).
+  if (st.notifier) {
+    if (effects.subscribe) self->send(st.notifier, std::move(*effects.subscribe));
+    if (effects.roster) self->send(st.notifier, std::move(*effects.roster));
+  }
+  if (st.logic->finished() && !st.finish_reported) {
+    // Not quit(): requests the directory routed here before it learns of
+    // this still need an answer (404/481 from the released state machine).
+    // The directory unregisters us, then stops us behind those requests.
+    st.finish_reported = true;
+    if (st.directory) self->send(st.directory, FinishedAtom::value, st.logic->state().identity);
+    else self->quit();
+  }
 }
 
 caf::behavior session_behavior(SessionActor* self, SessionSpawn spawn, transport::CommandSink* sink) {
@@ -54,6 +70,8 @@ caf::behavior session_behavior(SessionActor* self, SessionSpawn spawn, transport
   st.trusted = spawn.trusted;
   st.answer_delay_ms = spawn.answer_delay_ms;
   st.test_hooks = spawn.test_hooks;
+  st.notifier = spawn.notifier;
+  st.directory = spawn.directory;
   st.logic = std::make_unique<session::GroupSession>(spawn.config, spawn.identity, spawn.kind, spawn.identity,
                                                      spawn.seed);
   apply(self, st.logic->create(spawn.creating_invite, spawn.creator, wall_clock_ms()), sink);
@@ -75,6 +93,7 @@ caf::behavior session_behavior(SessionActor* self, SessionSpawn spawn, transport
         apply(self, self->state.logic->on_dialog_event(ev, wall_clock_ms()), sink);
       },
       [=](HeldCommands& held) { sink->post(std::move(held.commands)); },
+      [=](FinishedAtom) { self->quit(); },
   };
 }
 

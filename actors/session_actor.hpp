@@ -24,6 +24,8 @@ struct SessionSpawn {
   bool test_hooks = false;
   transport::InboundRequest creating_invite;
   policy::AssertedIdentity creator;
+  caf::actor notifier;   // where roster changes and SUBSCRIBEs go
+  caf::actor directory;  // told when the session is finished
 };
 
 caf::actor spawn_session(caf::actor_system& sys, SessionSpawn spawn, transport::CommandSink* sink);

@@ -1,9 +1,11 @@
 #include "actors/session/group_session.hpp"
 
 #include <algorithm>
+#include <ctime>
 #include <unordered_set>
 
 #include "actors/session/request_checks.hpp"
+#include "actors/session/subscribe_checks.hpp"
 #include "transport/codec/name_addr.hpp"
 #include "transport/codec/sdp_msrp.hpp"
 #include "transport/codec/sip_uri.hpp"
@@ -23,6 +25,16 @@ std::string contact_entity(const InboundRequest& r) {
   if (r.contacts.empty()) return {};
   auto na = codec::parse_name_addr(r.contacts.front());
   return na ? na->uri : r.contacts.front();
+}
+
+// RFC 4575 <when>: an xs:dateTime in UTC.
+std::string utc_datetime(int64_t ms) {
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 }  // namespace
@@ -78,6 +90,12 @@ Effects GroupSession::on_request(const InboundRequest& r, const std::optional<po
       return out;
     }
     if (r.method == "INVITE") return reinvite(r, *ep);
+    if (r.method == "SUBSCRIBE") {
+      // RFC 6665 §4.5.2; clients subscribe outside the INVITE dialog
+      // (RFC 4579 §3.4, SESSIONS.md E53).
+      out.commands.push_back(respond(r, 403, "Dialog sharing not supported"));
+      return out;
+    }
     if (r.method == "OPTIONS") {
       out.commands.push_back(respond(r, 200, "OK", std::string("Allow: ") + kAllow + "\r\nAccept: application/sdp\r\n"));
       return out;
@@ -103,14 +121,87 @@ Effects GroupSession::on_request(const InboundRequest& r, const std::optional<po
     }
     return join(r, *originator, false, now_ms);
   }
+  if (r.method == "SUBSCRIBE") return subscribe(r, originator);
   if (r.method == "OPTIONS") {
     out.commands.push_back(respond(r, 200, "OK",
                                    "Contact: " + focus_contact() + "\r\nAllow: " + kAllow +
-                                       "\r\nAccept: application/sdp\r\n"));
+                                       "\r\nAllow-Events: " + kAllowEvents + "\r\nAccept: application/sdp\r\n"));
     return out;
   }
   out.commands.push_back(method_not_allowed(r));
   return out;
+}
+
+// SESSIONS.md §6.1 S-b..S-h in order (S-a, the URI class, was the
+// directory's); the notifier answers what passes.
+Effects GroupSession::subscribe(const InboundRequest& r, const std::optional<policy::AssertedIdentity>& originator) {
+  Effects out;
+  if (auto bad = check_conference_event(r)) {  // S-b
+    out.commands.push_back(*bad);
+    return out;
+  }
+  if (auto bad = check_require(r, {})) {  // S-c
+    out.commands.push_back(*bad);
+    return out;
+  }
+  if (!originator) {  // S-d: never 407 (no Digest yet: 403)
+    out.commands.push_back(respond(r, 403, "Forbidden"));
+    return out;
+  }
+  SubscriberFacts facts;  // S-e (§6.2)
+  facts.connected_participant = std::any_of(state_.endpoints.begin(), state_.endpoints.end(), [&](const Endpoint& e) {
+    return e.aor == originator->aor && e.status == EndpointStatus::Connected;
+  });
+  facts.watcher = is_watcher(config_.conf, originator->aor);
+  if (!may_subscribe(config_.conf.subscribe_policy, facts)) {
+    out.commands.push_back(respond(r, 403, "Forbidden"));
+    return out;
+  }
+  auto terms = check_subscribe_terms(r, config_.conf);  // S-f, S-g, S-h
+  if (auto* refusal = std::get_if<transport::Respond>(&terms)) {
+    out.commands.push_back(*refusal);
+    return out;
+  }
+  AuthorizedSubscribe a;
+  a.description = description();
+  a.request = r;
+  a.subscriber = originator->aor;
+  a.event_id = event_id(r);
+  a.expires = std::get<SubscribeTerms>(terms).expires;
+  out.subscribe = std::move(a);
+  return out;
+}
+
+ConferenceDescription GroupSession::description() const {
+  ConferenceDescription d;
+  d.identity = state_.identity;
+  d.subject = state_.subject;
+  d.maximum_user_count = static_cast<uint32_t>(std::max(0, config_.max_participants));
+  return d;
+}
+
+RosterUpdate& GroupSession::roster(Effects& out) const {
+  if (!out.roster) {
+    out.roster.emplace();
+    out.roster->description = description();
+    out.roster->terminate_reason = config_.conf.leaver_subscription_reason;
+  }
+  return *out.roster;
+}
+
+void GroupSession::report(Effects& out, const Endpoint& ep, bool connected, int64_t now_ms) const {
+  EndpointReport r;
+  r.aor = ep.aor;
+  r.entity = ep.entity.empty() ? ep.aor : ep.entity;
+  r.connected = connected;
+  r.joining_method = "dialed-in";
+  r.joining_when = utc_datetime(ep.joined_ms);
+  if (!connected) {
+    r.disconnection_method = ep.disconnection_method;
+    r.disconnection_when = utc_datetime(now_ms);
+    r.disconnection_by = ep.disconnected_by;
+  }
+  roster(out).changed.push_back(std::move(r));
 }
 
 Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdentity& who, bool creating,
@@ -238,13 +329,17 @@ Effects GroupSession::reinvite(const InboundRequest& r, Endpoint& ep) {
   return out;
 }
 
-Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t) {
+Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
   Effects out;
   auto ep = find_endpoint(ev.dialog);
   if (ep == state_.endpoints.end()) return out;  // duplicates and late reports are harmless
   switch (ev.kind) {
     case DialogEventKind::Confirmed:
-      if (ep->status == EndpointStatus::Joining) ep->status = EndpointStatus::Connected;
+      if (ep->status == EndpointStatus::Joining) {
+        ep->status = EndpointStatus::Connected;
+        ep->joined_ms = now_ms;  // <joining-info><when>: the join completed now
+        report(out, *ep, true, now_ms);
+      }
       break;
     case DialogEventKind::Cancelled:
       // E7, E6: a join that never completed (CANCEL, or BYE on the early
@@ -252,27 +347,29 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t) {
       // only an empty session ends (a cancelled creation, R3).
       if (ep->status == EndpointStatus::Joining) {
         state_.endpoints.erase(ep);
-        if (state_.endpoints.empty() && state_.phase == Phase::Active) release(out, policy::ReleaseReason::Empty);
+        if (state_.endpoints.empty() && state_.phase == Phase::Active)
+          release(out, policy::ReleaseReason::Empty, now_ms);
         finish_if_done();
       }
       break;
     case DialogEventKind::AckTimeout:
       // E35: the 2xx was never acknowledged; the user counts as gone and the
       // release rules look again.
-      if (ep->status == EndpointStatus::Joining) depart(out, ep, true);
+      if (ep->status == EndpointStatus::Joining) depart(out, ep, true, now_ms);
       break;
     case DialogEventKind::PeerBye:
       if (ep->status == EndpointStatus::Joining) {
         // BYE before the join completed (early dialog, or before our ACK):
         // like a cancelled join.
         state_.endpoints.erase(ep);
-        if (state_.endpoints.empty() && state_.phase == Phase::Active) release(out, policy::ReleaseReason::Empty);
+        if (state_.endpoints.empty() && state_.phase == Phase::Active)
+          release(out, policy::ReleaseReason::Empty, now_ms);
         finish_if_done();
       } else if (ep->status == EndpointStatus::Connected) {
         // A1 was sent by the transport; A2 (MSRP release) arrives with the
-        // MSRP relay; A3 here.
+        // MSRP relay; A3-A6 here and in the notifier.
         ep->disconnection_method = "departed";
-        depart(out, ep, true);
+        depart(out, ep, true, now_ms);
       } else {
         state_.endpoints.erase(ep);
         finish_if_done();
@@ -290,8 +387,11 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t) {
 }
 
 // The endpoint has left; apply the release policy to what remains (A3, B2a-vi).
-void GroupSession::depart(Effects& out, std::vector<Endpoint>::iterator ep, bool initiator_may_have_left) {
+void GroupSession::depart(Effects& out, std::vector<Endpoint>::iterator ep, bool initiator_may_have_left,
+                          int64_t now_ms) {
   const std::string aor = ep->aor;
+  // A4: only someone who was reported connected is reported as gone.
+  if (ep->status == EndpointStatus::Connected) report(out, *ep, false, now_ms);
   state_.endpoints.erase(ep);
   if (state_.phase != Phase::Active) {
     finish_if_done();
@@ -312,20 +412,38 @@ void GroupSession::depart(Effects& out, std::vector<Endpoint>::iterator ep, bool
   roster.initiator_left =
       initiator_may_have_left && aor == state_.initiator && !participating.count(aor) && !pending.count(aor);
   const auto why = policy::evaluate_release(config_.release, roster);
-  if (why != policy::ReleaseReason::None) release(out, why);
+  if (why != policy::ReleaseReason::None) {
+    release(out, why, now_ms);
+    return;
+  }
+  // A5, PROTOCOL.md §5.4: the leaver's own subscriptions end when it no
+  // longer participates through any endpoint (E25).
+  const bool still_in = std::any_of(state_.endpoints.begin(), state_.endpoints.end(), [&](const Endpoint& e) {
+    return e.aor == aor && e.status != EndpointStatus::Disconnecting;
+  });
+  if (!still_in && config_.conf.subscription_requires_participation)
+    this->roster(out).terminate_subscribers.push_back(aor);
 }
 
 // PROTOCOL.md §5.5: RELEASING, then Removal of Participant (§5.3) for every
 // remaining endpoint; RELEASED once every BYE is done.
-void GroupSession::release(Effects& out, policy::ReleaseReason why) {
+void GroupSession::release(Effects& out, policy::ReleaseReason why, int64_t now_ms) {
   state_.phase = Phase::Releasing;
   out.release = why;
   for (auto& e : state_.endpoints) {
     if (e.status == EndpointStatus::Disconnecting) continue;
+    // §5.3 step 2: `booted`, reported at once (the roster does not wait
+    // for the BYE to be answered, E19).
+    if (e.status == EndpointStatus::Connected) {
+      e.disconnection_method = "booted";
+      report(out, e, false, now_ms);
+    }
     e.status = EndpointStatus::Disconnecting;
     e.disconnection_method = "booted";
     out.commands.push_back(Hangup{e.dialog, ""});
   }
+  // §5.4: every subscription ends with noresource and the final document.
+  roster(out).released = true;
   finish_if_done();
 }
 

@@ -12,6 +12,7 @@
 
 #include <msgpack.hpp>
 
+#include "actors/session/conference_events.hpp"
 #include "actors/session/session_config.hpp"
 #include "policy/identity.hpp"
 #include "policy/release_policy.hpp"
@@ -60,6 +61,10 @@ struct SessionState {
 struct Effects {
   std::vector<transport::Command> commands;
   policy::ReleaseReason release = policy::ReleaseReason::None;  // set when this step started the release
+  // For the session's notifier: roster changes and the termination policy's
+  // decision (sent after `commands`), and a SUBSCRIBE to accept.
+  std::optional<RosterUpdate> roster;
+  std::optional<AuthorizedSubscribe> subscribe;
 };
 
 class GroupSession {
@@ -91,8 +96,12 @@ class GroupSession {
   Effects join(const transport::InboundRequest& invite, const policy::AssertedIdentity& who, bool creating,
                int64_t now_ms);
   Effects reinvite(const transport::InboundRequest& invite, Endpoint& ep);
-  void depart(Effects& out, std::vector<Endpoint>::iterator ep, bool initiator_may_have_left);
-  void release(Effects& out, policy::ReleaseReason why);
+  Effects subscribe(const transport::InboundRequest& r, const std::optional<policy::AssertedIdentity>& originator);
+  void depart(Effects& out, std::vector<Endpoint>::iterator ep, bool initiator_may_have_left, int64_t now_ms);
+  void release(Effects& out, policy::ReleaseReason why, int64_t now_ms);
+  RosterUpdate& roster(Effects& out) const;
+  void report(Effects& out, const Endpoint& ep, bool connected, int64_t now_ms) const;
+  ConferenceDescription description() const;
   void finish_if_done();
   std::string focus_contact() const;
   std::string new_leg_id();

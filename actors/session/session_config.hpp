@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/session/conference_config.hpp"
 #include "policy/join_policy.hpp"
 #include "policy/release_policy.hpp"
 #include "transport/codec/sdp_msrp.hpp"
@@ -21,9 +22,12 @@ struct SessionConfig {
   bool replace_same_contact = true;               // join.same_contact=replace
   std::vector<std::string> local_domains;         // auth.local_domains (lower-case)
   codec::MsrpAnswerConfig msrp;                   // msrp.*, sdp.*
+  ConferenceConfig conf;                          // conf.*
 };
 
 // Methods this server implements today; Allow lists exactly these.
-inline constexpr const char* kAllow = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+inline constexpr const char* kAllow = "INVITE, ACK, CANCEL, BYE, OPTIONS, SUBSCRIBE";
+// Event packages this server notifies (RFC 6665 §8.2.2).
+inline constexpr const char* kAllowEvents = "conference";
 
 }  // namespace imserver::session

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "actors/directory.hpp"
+#include "actors/session/subscribe_checks.hpp"
 #include "policy/join_policy.hpp"
 #include "policy/trust.hpp"
 #include "tools/imserver/server_config.hpp"
@@ -38,6 +39,62 @@ std::vector<std::string> split_csv(const std::string& text) {
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
+}
+
+// conf.*: the problem with the flags, or nullopt once `conf` is filled.
+std::optional<std::string> fill_conference_config(const ServerConfig& cfg, imserver::session::ConferenceConfig& conf) {
+  namespace session = imserver::session;
+  constexpr int64_t kMaxU32 = 0xffffffffLL;
+  auto notify_mode = session::parse_notify_mode(cfg.conf_notify_mode);
+  if (!notify_mode) return "--conf.notify-mode must be partial or full";
+  conf.notify_mode = *notify_mode;
+  auto purge_mode = session::parse_purge_mode(cfg.conf_purge_mode);
+  if (!purge_mode) return "--conf.purge-mode must be lazy or immediate";
+  conf.purge_mode = *purge_mode;
+  if (cfg.conf_min_notify_interval_ms < 0 || cfg.conf_min_notify_interval_ms > kMaxU32)
+    return "--conf.min-notify-interval-ms must be 0..4294967295";
+  conf.min_notify_interval_ms = static_cast<uint32_t>(cfg.conf_min_notify_interval_ms);
+  conf.subscription_requires_participation = cfg.conf_subscription_requires_participation;
+  if (cfg.conf_leaver_subscription_reason != "noresource" && cfg.conf_leaver_subscription_reason != "rejected")
+    return "--conf.leaver-subscription-reason must be noresource or rejected";
+  conf.leaver_subscription_reason = cfg.conf_leaver_subscription_reason;
+  auto final_body = session::parse_final_body(cfg.conf_release_final_body);
+  if (!final_body) return "--conf.release-final-body must be roster or deleted";
+  conf.release_final_body = *final_body;
+  auto subscribe_policy = session::parse_subscribe_policy(cfg.conf_subscribe_policy);
+  if (!subscribe_policy) return "--conf.subscribe-policy must be roster, participants or anyone";
+  conf.subscribe_policy = *subscribe_policy;
+  conf.watchers.clear();
+  for (const auto& text : split_csv(cfg.conf_watchers)) {
+    if (text.rfind("*@", 0) == 0) {
+      const std::string domain = lower(text.substr(2));
+      if (domain.empty() || domain.find_first_of("@*;:<> \t") != std::string::npos)
+        return "--conf.watchers: '" + text + "' is not *@domain";
+      conf.watchers.push_back("*@" + domain);
+      continue;
+    }
+    auto uri = imserver::codec::parse_uri(text);
+    const bool sip = uri && (uri->scheme == "sip" || uri->scheme == "sips");
+    if (!uri || !((sip && !uri->user.empty()) || uri->scheme == "tel"))
+      return "--conf.watchers: '" + text + "' is not a sip:/sips: AoR with a user part, a tel: URI or *@domain";
+    conf.watchers.push_back(imserver::codec::canonical_aor(*uri));
+  }
+  if (cfg.conf_sub_default_expires < 1 || cfg.conf_sub_default_expires > kMaxU32)
+    return "--conf.sub-default-expires must be 1..4294967295";
+  if (cfg.conf_sub_max_expires < 1 || cfg.conf_sub_max_expires > kMaxU32)
+    return "--conf.sub-max-expires must be 1..4294967295";
+  if (cfg.conf_sub_min_expires < 0 || cfg.conf_sub_min_expires >= 3600)
+    return "--conf.sub-min-expires must be 0..3599";
+  if (cfg.conf_sub_min_expires > cfg.conf_sub_max_expires)
+    return "--conf.sub-min-expires must not exceed --conf.sub-max-expires";
+  conf.sub_default_expires = static_cast<uint32_t>(cfg.conf_sub_default_expires);
+  conf.sub_min_expires = static_cast<uint32_t>(cfg.conf_sub_min_expires);
+  conf.sub_max_expires = static_cast<uint32_t>(cfg.conf_sub_max_expires);
+  auto unsubscribe_body = session::parse_unsubscribe_body(cfg.conf_unsubscribe_body);
+  if (!unsubscribe_body) return "--conf.unsubscribe-body must be none or full";
+  conf.unsubscribe_body = *unsubscribe_body;
+  conf.include_media = cfg.conf_include_media;
+  return std::nullopt;
 }
 
 // Turns the flags into the actors' configuration; nullopt after printing
@@ -80,6 +137,8 @@ std::optional<imserver::actors::DirectoryConfig> build_directory_config(const Se
   s.msrp.max_size_attribute = cfg.sdp_max_size_attribute;
   s.msrp.accept_wrapped_types = cfg.msrp_accept_wrapped_types;
   s.msrp.answer_passive_for_actpass = cfg.sdp_answer_setup_for_actpass == "passive";
+
+  if (auto failure = fill_conference_config(cfg, s.conf)) return fail(*failure);
 
   std::string error;
   auto trusted = imserver::policy::TrustedPeers::parse(cfg.auth_trusted_peers, &error);
@@ -126,6 +185,8 @@ int main(int argc, char** argv) {
   // `--flag=true` / `--flag=false` too, so those are applied after parsing.
   const std::pair<const char*, bool ServerConfig::*> bool_flags[] = {
       {"--release.on-initiator-leave", &ServerConfig::release_on_initiator_leave},
+      {"--conf.subscription-requires-participation", &ServerConfig::conf_subscription_requires_participation},
+      {"--conf.include-media", &ServerConfig::conf_include_media},
       {"--sdp.max-size-attribute", &ServerConfig::sdp_max_size_attribute},
       {"--test.hooks", &ServerConfig::test_hooks},
   };

@@ -31,6 +31,21 @@ struct ServerConfig : caf::actor_system_config {
   std::string join_same_contact = "replace";
   int64_t release_min_participants = 2;
   bool release_on_initiator_leave = false;
+  // conf.* (defaults as in actors/session/conference_config.hpp, except the
+  // production notify interval)
+  std::string conf_notify_mode = "partial";
+  std::string conf_purge_mode = "lazy";
+  int64_t conf_min_notify_interval_ms = 5000;
+  bool conf_subscription_requires_participation = true;
+  std::string conf_leaver_subscription_reason = "noresource";
+  std::string conf_release_final_body = "roster";
+  std::string conf_subscribe_policy = "roster";
+  std::string conf_watchers;  // comma-separated AoRs or *@domain
+  int64_t conf_sub_default_expires = 3600;
+  int64_t conf_sub_min_expires = 60;
+  int64_t conf_sub_max_expires = 3600;
+  std::string conf_unsubscribe_body = "none";
+  bool conf_include_media = true;
   // msrp.*, sdp.*
   std::string msrp_host = "127.0.0.1";
   int64_t msrp_port = 2855;
@@ -75,6 +90,32 @@ struct ServerConfig : caf::actor_system_config {
              "an ad-hoc session is released when fewer users remain (default 2)")
         .add(release_on_initiator_leave, "on-initiator-leave",
              "release an ad-hoc session when its initiator leaves (default false)");
+    opt_group{custom_options_, "conf"}
+        .add(conf_notify_mode, "notify-mode",
+             "conference-info NOTIFYs after the first: partial or full documents (default partial)")
+        .add(conf_purge_mode, "purge-mode",
+             "deletion of a departed user: lazy (in the next partial NOTIFY) or immediate (its own NOTIFY) (default lazy)")
+        .add(conf_min_notify_interval_ms, "min-notify-interval-ms",
+             "least time between NOTIFYs of one subscription; the test profile uses 0 (default 5000)")
+        .add(conf_subscription_requires_participation, "subscription-requires-participation",
+             "end a subscription when its subscriber stops taking part (default true)")
+        .add(conf_leaver_subscription_reason, "leaver-subscription-reason",
+             "Subscription-State reason when that happens: noresource or rejected (default noresource)")
+        .add(conf_release_final_body, "release-final-body",
+             "final NOTIFY body at release: roster or deleted (default roster)")
+        .add(conf_subscribe_policy, "subscribe-policy",
+             "who may subscribe to conference events: roster, participants or anyone (default roster)")
+        .add(conf_watchers, "watchers",
+             "comma-separated AoRs or *@domain that may always subscribe (default empty)")
+        .add(conf_sub_default_expires, "sub-default-expires",
+             "seconds granted to a SUBSCRIBE without Expires (default 3600)")
+        .add(conf_sub_min_expires, "sub-min-expires",
+             "shorter Expires gets 423; must be below 3600 (default 60)")
+        .add(conf_sub_max_expires, "sub-max-expires", "longest subscription granted, in seconds (default 3600)")
+        .add(conf_unsubscribe_body, "unsubscribe-body",
+             "body of the NOTIFY answering an unsubscribe: none or full (default none)")
+        .add(conf_include_media, "include-media",
+             "<media> in conference-info endpoints; false for RCS clients (default true)");
     opt_group{custom_options_, "msrp"}
         .add(msrp_host, "host", "MSRP listen address named in SDP answers (default 127.0.0.1)")
         .add(msrp_port, "port", "MSRP TCP port named in SDP answers (default 2855)")

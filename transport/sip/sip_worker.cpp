@@ -2,12 +2,16 @@
 
 #include <re.h>
 
+#include "transport/sip/client_transaction.hpp"
+#include "transport/sip/timer_wheel.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 
@@ -59,6 +63,13 @@ std::string canonical_header_name(const pl& name) {
 void* id_arg(uint64_t id) { return reinterpret_cast<void*>(static_cast<uintptr_t>(id)); }
 uint64_t arg_id(void* arg) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(arg)); }
 
+// The single libre timer that drives the wheel is armed on this grid. Every
+// tmr_start() walks libre's sorted timer list past all longer timers (the
+// 32 s server transactions of incoming UDP requests are still there), so the
+// grid bounds those walks to 1000/kDriveGrainMs per second however many of
+// our own timers come due; a timer fires at most this much late.
+constexpr uint64_t kDriveGrainMs = 4;
+
 }  // namespace
 
 struct SipWorker::Impl {
@@ -77,29 +88,63 @@ struct SipWorker::Impl {
     const sip_msg* ok_req = nullptr;
     uint32_t ok_cseq = 0;
     uint32_t retrans_ms = 0;
-    tmr retrans_tmr{};
-    tmr ack_tmr{};
+    // On the worker's wheel, not libre's list (see kDriveGrainMs); they
+    // cancel themselves when the dialog goes away.
+    TimerWheel::Timer retrans_timer;
+    TimerWheel::Timer ack_timer;
     bool initial_confirmed = false;
     bool hangup_after_ack = false;
     std::string hangup_reason;
 
-    Dialog() {
-      tmr_init(&retrans_tmr);
-      tmr_init(&ack_tmr);
-    }
     ~Dialog() {
-      tmr_cancel(&retrans_tmr);
-      tmr_cancel(&ack_tmr);
       mem_deref(ok_mb);
       mem_deref(const_cast<sip_msg*>(ok_req));
       mem_deref(dlg);
     }
     void stop_retransmissions() {
-      tmr_cancel(&retrans_tmr);
-      tmr_cancel(&ack_tmr);
+      retrans_timer.cancel();
+      ack_timer.cancel();
       ok_mb = static_cast<mbuf*>(mem_deref(ok_mb));
       ok_req = static_cast<const sip_msg*>(mem_deref(const_cast<sip_msg*>(ok_req)));
     }
+  };
+
+  // One of our own non-INVITE client transactions (RFC 3261 §17.1.2): a
+  // SendInDialog request or our BYE. libre only encodes and sends the first
+  // copy (stateless sip_drequestf); retransmission (Timer E), timeout
+  // (Timer F) and response matching are done here, on the wheel. libre's own
+  // client transaction would start two timers on its sorted list per request,
+  // the 0.5 s one behind every 32 s one already there: O(n) per NOTIFY.
+  struct ClientTx {
+    enum class Kind { InDialog, Bye };
+    Kind kind = Kind::InDialog;
+    std::string branch;  // of our Via: with the CSeq method, the match key
+    std::string method;
+    DialogId dialog = 0;
+    std::string owner;   // as it was when the request was sent
+    uint64_t token = 0;  // SendInDialog's, echoed in RequestDone
+    // The request exactly as libre encoded and sent it; kept on UDP only,
+    // where Timer E resends these bytes (same branch, same CSeq).
+    mbuf* mb = nullptr;
+    sip_transp tp = SIP_TRANSP_NONE;
+    sa dst{};
+    bool proceeding = false;     // a 1xx arrived: Timer E now runs every T2
+    uint32_t retransmit_ms = 0;  // the interval Timer E was last started with
+    TimerWheel::Timer timer_e;
+    TimerWheel::Timer timer_f;
+
+    ClientTx() = default;
+    ClientTx(const ClientTx&) = delete;
+    ClientTx& operator=(const ClientTx&) = delete;
+    ~ClientTx() { mem_deref(mb); }
+  };
+
+  // Filled by on_capture_send_cb while send_client_tx() is inside
+  // sip_drequestf.
+  struct SendCapture {
+    mbuf* mb = nullptr;
+    sip_transp tp = SIP_TRANSP_NONE;
+    sa dst{};
   };
 
   struct Pending {
@@ -110,7 +155,11 @@ struct SipWorker::Impl {
     uint64_t deadline_ms = 0;
   };
 
-  Impl(SipWorkerConfig c, SipEventSink& s) : cfg(std::move(c)), sink(s) {}
+  Impl(SipWorkerConfig c, SipEventSink& s) : cfg(std::move(c)), sink(s), wheel(now_ms()) {
+    // T1 = 0 would make Timer E spin; T2 below T1 would make it shrink.
+    cfg.t1_ms = std::max<uint32_t>(cfg.t1_ms, 1);
+    cfg.t2_ms = std::max(cfg.t2_ms, cfg.t1_ms);
+  }
 
   SipWorkerConfig cfg;
   SipEventSink& sink;
@@ -132,19 +181,22 @@ struct SipWorker::Impl {
   // Worker-thread state below.
   sip* stack = nullptr;
   sip_lsnr* listener = nullptr;
+  sip_lsnr* response_listener = nullptr;
   mqueue* wake = nullptr;
-  tmr sweep_tmr{};
+  // All of the worker's own timers live on this wheel (declared before
+  // everything that embeds a TimerWheel::Timer, so it outlives them). One
+  // libre tmr, drive_tmr, is armed for its next deadline.
+  TimerWheel wheel;
+  tmr drive_tmr{};
+  uint64_t drive_armed_at = 0;  // wheel time drive_tmr fires at; 0: not armed
+  bool driving = false;         // inside wheel.advance(): arm once, afterwards
+  TimerWheel::Timer sweep_timer;
   uint64_t next_id = 1;
   std::unordered_map<RequestId, Pending> pending;
   std::unordered_map<DialogId, std::unique_ptr<Dialog>> dialogs;
-  // Requests we sent inside dialogs (SendInDialog), by the id libre hands
-  // back to our response handler.
-  struct OutRequest {
-    DialogId dialog = 0;
-    std::string owner;
-    uint64_t token = 0;
-  };
-  std::unordered_map<uint64_t, OutRequest> out_requests;
+  // Our client transactions, by Via branch.
+  std::unordered_map<std::string, std::unique_ptr<ClientTx>> client_txs;
+  SendCapture* capture = nullptr;
   std::unordered_multimap<std::string, DialogId> dialogs_by_call_id;
 
   static thread_local Impl* current;
@@ -213,24 +265,35 @@ struct SipWorker::Impl {
     }
     err = sip_listen(&listener, stack, true, &Impl::on_request_cb, this);
     if (err) return err;
+    // Responses: sip_alloc registered libre's client-transaction listener
+    // first, and sip_recv() offers a response to the next listener only when
+    // that one found no transaction of its own (it returns false), so every
+    // response to our stateless requests reaches this one.
+    err = sip_listen(&response_listener, stack, false, &Impl::on_response_cb, this);
+    if (err) return err;
     err = mqueue_alloc(&wake, &Impl::on_wake_cb, this);
     if (err) return err;
-    tmr_init(&sweep_tmr);
-    tmr_start(&sweep_tmr, 1000, &Impl::on_sweep_cb, this);
+    tmr_init(&drive_tmr);
+    start_sweep();
     return 0;
   }
 
   void teardown() {
-    tmr_cancel(&sweep_tmr);
+    tmr_cancel(&drive_tmr);
+    drive_armed_at = 0;
+    sweep_timer.cancel();
     for (auto& [id, p] : pending) {
       if (p.st) sip_treply(&p.st, stack, p.msg, 503, "Service Unavailable");
       mem_deref(const_cast<sip_msg*>(p.msg));
     }
     pending.clear();
-    out_requests.clear();
+    // Unfinished client transactions end silently, as libre's did: their
+    // owners are going away with the worker.
+    client_txs.clear();
     dialogs.clear();
     dialogs_by_call_id.clear();
     listener = static_cast<sip_lsnr*>(mem_deref(listener));
+    response_listener = static_cast<sip_lsnr*>(mem_deref(response_listener));
     wake = static_cast<mqueue*>(mem_deref(wake));
     if (stack) sip_close(stack, true);
     stack = static_cast<sip*>(mem_deref(stack));
@@ -340,8 +403,8 @@ struct SipWorker::Impl {
     d->ok_cseq = p.msg->cseq.num;
     d->retrans_ms = cfg.t1_ms;
     if (initial) d->state = Dialog::State::AwaitAck;
-    tmr_start(&d->retrans_tmr, d->retrans_ms, &Impl::on_retransmit_cb, d);
-    tmr_start(&d->ack_tmr, 64ull * cfg.t1_ms, &Impl::on_ack_timeout_cb, d);
+    start_timer(d->retrans_timer, d->retrans_ms, [this, d] { on_retransmit(d); });
+    start_timer(d->ack_timer, 64ull * cfg.t1_ms, [this, d] { on_ack_timeout(d); });
   }
 
   void execute(Hangup& h) {
@@ -399,26 +462,15 @@ struct SipWorker::Impl {
                                        c.token});
       return;
     }
-    const uint64_t id = next_id++;
-    out_requests[id] = OutRequest{d->id, d->owner, c.token};
+    auto tx = std::make_unique<ClientTx>();
+    tx->kind = ClientTx::Kind::InDialog;
+    tx->method = c.method;
+    tx->dialog = d->id;
+    tx->owner = d->owner;
+    tx->token = c.token;
     std::string tail = c.headers + body_headers(c.content_type, c.body);
-    int err = sip_drequestf(nullptr, stack, true, c.method.c_str(), d->dlg, 0, nullptr, nullptr,
-                            &Impl::on_out_response_cb, id_arg(id), "%s%b", tail.c_str(), c.body.data(),
-                            c.body.size());
-    if (err) finish_out_request(id, 503);
-  }
-
-  static void on_out_response_cb(int err, const sip_msg* msg, void* arg) {
-    if (!err && msg && msg->scode < 200) return;
-    current->finish_out_request(arg_id(arg), err || !msg ? 408 : msg->scode);
-  }
-
-  void finish_out_request(uint64_t id, uint16_t status) {
-    auto it = out_requests.find(id);
-    if (it == out_requests.end()) return;
-    OutRequest o = it->second;
-    out_requests.erase(it);
-    sink.on_dialog_event(DialogEvent{o.dialog, o.owner, DialogEventKind::RequestDone, status, o.token});
+    if (send_client_tx(d, std::move(tx), tail, c.body) != 0)
+      sink.on_dialog_event(DialogEvent{d->id, d->owner, DialogEventKind::RequestDone, 503, c.token});
   }
 
   void execute(ForgetDialog& f) {
@@ -442,15 +494,13 @@ struct SipWorker::Impl {
     if (d->pending_invite) answer_pending(d->pending_invite, 487, "Request Terminated");
     d->pending_invite = 0;
     std::string reason = d->hangup_reason.empty() ? "" : "Reason: " + d->hangup_reason + "\r\n";
-    // No handle kept: libre owns the client transaction and calls back once.
-    int err = sip_drequestf(nullptr, stack, true, "BYE", d->dlg, 0, nullptr, nullptr, &Impl::on_bye_response_cb,
-                            id_arg(d->id), "%sContent-Length: 0\r\n\r\n", reason.c_str());
-    if (err) finish_bye(d->id, 503);
-  }
-
-  static void on_bye_response_cb(int err, const sip_msg* msg, void* arg) {
-    if (!err && msg && msg->scode < 200) return;
-    current->finish_bye(arg_id(arg), err || !msg ? 408 : msg->scode);
+    auto tx = std::make_unique<ClientTx>();
+    tx->kind = ClientTx::Kind::Bye;
+    tx->method = "BYE";
+    tx->dialog = d->id;
+    tx->owner = d->owner;
+    if (send_client_tx(d, std::move(tx), reason + "Content-Length: 0\r\n\r\n", std::string()) != 0)
+      finish_bye(d->id, 503);
   }
 
   void finish_bye(DialogId id, uint16_t status) {
@@ -461,30 +511,164 @@ struct SipWorker::Impl {
     sink.on_dialog_event(DialogEvent{id, owner, DialogEventKind::ByeCompleted, status});
   }
 
-  // --------------------------------------------------------------- timers
-  static void on_retransmit_cb(void* arg) {
-    auto* d = static_cast<Dialog*>(arg);
-    if (!d->ok_mb || !d->ok_req) return;
-    sip_send(current->stack, d->ok_req->sock, d->ok_req->tp, &d->ok_req->src, d->ok_mb);
-    d->retrans_ms = std::min(d->retrans_ms * 2, current->cfg.t2_ms);
-    tmr_start(&d->retrans_tmr, d->retrans_ms, &Impl::on_retransmit_cb, d);
+  // ---------------------------------------------------- client transactions
+  NictTimers nict_timers() const { return NictTimers{cfg.t1_ms, cfg.t2_ms}; }
+
+  // Sends `tx->method` inside `d` as one of our client transactions. Returns
+  // 0, or an errno when nothing was sent (the caller reports 503 then).
+  int send_client_tx(Dialog* d, std::unique_ptr<ClientTx> tx, const std::string& tail, const std::string& body) {
+    // stateful=false: libre still does everything dialog-related exactly as
+    // for its own transactions (Route set, From/To tags, Call-ID, the
+    // dialog's next local CSeq via sip_dialog_encode's lseq++, Via with a
+    // fresh branch, Max-Forwards, User-Agent) and sends on the transport and
+    // TCP connection it would pick, but starts no client transaction and no
+    // timer. Its sendh runs after the request line and Via are written into
+    // the very mbuf that is then completed and sent; taking a reference there
+    // gives us the encoded request for retransmission. With numeric hosts
+    // (no DNS client) the whole call, sendh included, is synchronous.
+    SendCapture cap;
+    capture = &cap;
+    int err = sip_drequestf(nullptr, stack, false, tx->method.c_str(), d->dlg, 0, nullptr, &Impl::on_capture_send_cb,
+                            nullptr, this, "%s%b", tail.c_str(), body.data(), body.size());
+    capture = nullptr;
+    if (!err && !cap.mb) err = EPROTO;
+    if (err) {
+      mem_deref(cap.mb);
+      return err;
+    }
+    const std::string_view text(reinterpret_cast<const char*>(cap.mb->buf), cap.mb->end);
+    tx->branch = std::string(first_via_branch(text));
+    if (tx->branch.empty() || client_txs.count(tx->branch)) {
+      // Cannot happen with libre's own Via and 64 random bits; without a
+      // unique key no response could be matched, so report it as unsent.
+      mem_deref(cap.mb);
+      return EPROTO;
+    }
+    tx->tp = cap.tp;
+    tx->dst = cap.dst;
+    ClientTx* t = tx.get();
+    const NictTimers timers = nict_timers();
+    if (cap.tp == SIP_TRANSP_UDP) {
+      // §17.1.2.2: Timer E only on unreliable transports.
+      t->mb = cap.mb;
+      t->retransmit_ms = timers.first_retransmit_ms();
+      start_timer(t->timer_e, t->retransmit_ms, [this, t] { on_timer_e(t); });
+    } else {
+      mem_deref(cap.mb);  // TCP: the connection delivers it (or queues it until connected)
+    }
+    start_timer(t->timer_f, timers.timeout_ms(), [this, t] { finish_client_tx(t, 408); });
+    client_txs.emplace(t->branch, std::move(tx));
+    return 0;
   }
 
-  static void on_ack_timeout_cb(void* arg) {
-    auto* d = static_cast<Dialog*>(arg);
-    Impl* self = current;
-    d->stop_retransmissions();
-    if (d->state == Dialog::State::AwaitAck) {
-      // RFC 3261 §13.3.1.4: no ACK within 64*T1 ends the dialog with a BYE.
-      self->sink.on_dialog_event(DialogEvent{d->id, d->owner, DialogEventKind::AckTimeout, 408});
-      self->send_bye(d);
+  static int on_capture_send_cb(enum sip_transp tp, const sa*, const sa* dst, mbuf* mb, void* arg) {
+    auto* self = static_cast<Impl*>(arg);
+    // Only the synchronous send inside send_client_tx() may go out: a later
+    // call (a DNS answer, were there a resolver) would be a request nobody
+    // tracks, so it is refused.
+    SendCapture* c = self->capture;
+    if (!c || c->mb) return ECANCELED;
+    c->mb = static_cast<mbuf*>(mem_ref(mb));
+    c->tp = tp;
+    c->dst = *dst;
+    return 0;
+  }
+
+  void on_timer_e(ClientTx* t) {
+    // Resend the same bytes (same branch, same CSeq). A failed send is left
+    // to the next Timer E; Timer F bounds the transaction either way.
+    t->mb->pos = 0;
+    (void)sip_send(stack, nullptr, t->tp, &t->dst, t->mb);
+    t->retransmit_ms = nict_timers().next_retransmit_ms(t->retransmit_ms, t->proceeding);
+    start_timer(t->timer_e, t->retransmit_ms, [this, t] { on_timer_e(t); });
+  }
+
+  static bool on_response_cb(const sip_msg* msg, void* arg) {
+    static_cast<Impl*>(arg)->on_response(msg);
+    // Consumed either way: a response matching nothing is a late copy of a
+    // final response we already acted on (what Timer K would absorb) or a
+    // stray one; libre would only print "unhandled response" for it.
+    return true;
+  }
+
+  void on_response(const sip_msg* msg) {
+    auto it = client_txs.find(to_str(msg->via.branch));
+    if (it == client_txs.end()) return;
+    ClientTx* t = it->second.get();
+    if (pl_strcmp(&msg->cseq.met, t->method.c_str()) != 0) return;  // §17.1.3
+    if (msg->scode < 200) {
+      t->proceeding = true;  // Timer E keeps its current run, then every T2
+      return;
+    }
+    finish_client_tx(t, msg->scode);
+  }
+
+  // Final answer or Timer F (408): the transaction ends and its owner hears.
+  void finish_client_tx(ClientTx* t, uint16_t status) {
+    auto it = client_txs.find(t->branch);
+    if (it == client_txs.end()) return;
+    std::unique_ptr<ClientTx> done = std::move(it->second);
+    client_txs.erase(it);
+    if (done->kind == ClientTx::Kind::Bye) {
+      finish_bye(done->dialog, status);
+    } else {
+      sink.on_dialog_event(
+          DialogEvent{done->dialog, done->owner, DialogEventKind::RequestDone, status, done->token});
     }
   }
 
-  static void on_sweep_cb(void* arg) {
-    auto* self = static_cast<Impl*>(arg);
-    self->sweep();
-    tmr_start(&self->sweep_tmr, 1000, &Impl::on_sweep_cb, self);
+  // --------------------------------------------------------------- timers
+  // Schedules `timer` `delay_ms` from now on the wheel.
+  void start_timer(TimerWheel::Timer& timer, uint64_t delay_ms, TimerWheel::Callback cb) {
+    wheel.schedule(timer, now_ms() + delay_ms, std::move(cb));
+    arm_drive();
+  }
+
+  // Makes drive_tmr fire no later than the wheel's next deadline (rounded up
+  // to the grain). Already armed at or before that: nothing to do, so a
+  // fan-out that schedules thousands of later timers costs no tmr_start.
+  void arm_drive() {
+    if (driving) return;  // drive() arms once when the advance is over
+    const std::optional<uint64_t> next = wheel.next_deadline();
+    if (!next) return;  // an armed drive_tmr may fire for nothing: harmless
+    const uint64_t target = (*next + kDriveGrainMs - 1) / kDriveGrainMs * kDriveGrainMs;
+    if (drive_armed_at != 0 && drive_armed_at <= target) return;
+    const uint64_t now = now_ms();
+    tmr_start(&drive_tmr, target > now ? target - now : 0, &Impl::on_drive_cb, this);
+    drive_armed_at = target;
+  }
+
+  static void on_drive_cb(void* arg) { static_cast<Impl*>(arg)->drive(); }
+
+  void drive() {
+    drive_armed_at = 0;
+    driving = true;
+    wheel.advance(now_ms());
+    driving = false;
+    arm_drive();
+  }
+
+  void start_sweep() {
+    start_timer(sweep_timer, 1000, [this] {
+      sweep();
+      start_sweep();
+    });
+  }
+
+  void on_retransmit(Dialog* d) {
+    if (!d->ok_mb || !d->ok_req) return;
+    sip_send(stack, d->ok_req->sock, d->ok_req->tp, &d->ok_req->src, d->ok_mb);
+    d->retrans_ms = std::min(d->retrans_ms * 2, cfg.t2_ms);
+    start_timer(d->retrans_timer, d->retrans_ms, [this, d] { on_retransmit(d); });
+  }
+
+  void on_ack_timeout(Dialog* d) {
+    d->stop_retransmissions();
+    if (d->state == Dialog::State::AwaitAck) {
+      // RFC 3261 §13.3.1.4: no ACK within 64*T1 ends the dialog with a BYE.
+      sink.on_dialog_event(DialogEvent{d->id, d->owner, DialogEventKind::AckTimeout, 408});
+      send_bye(d);
+    }
   }
 
   void sweep() {

@@ -16,7 +16,14 @@ namespace imserver::transport {
 struct SipWorkerConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 5060;  // UDP and TCP; 0 picks a free port for both
-  uint32_t t1_ms = 500;  // our own timers (2xx retransmission, ACK wait)
+  // RFC 3261 T1 and T2 for every timer the worker runs itself: our 2xx
+  // retransmission (T1 doubling to T2) and ACK wait (64*T1), and the client
+  // transactions of the requests we send in dialogs (SendInDialog, our BYE):
+  // Timer E on UDP at T1, 2*T1, 4*T1, ... capped at T2 (every T2 after a
+  // provisional response), Timer F = 64*T1 on every transport, reported as
+  // 408 (see client_transaction.hpp). libre's own server transactions keep
+  // libre's compiled-in values.
+  uint32_t t1_ms = 500;
   uint32_t t2_ms = 4000;
   // A request still unanswered after this long gets 500: a stuck or crashed
   // session actor must never leave a client waiting forever.

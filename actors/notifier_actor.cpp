@@ -1,0 +1,147 @@
+#include "actors/notifier_actor.hpp"
+
+#include <chrono>
+#include <memory>
+#include <unordered_map>
+
+#include "actors/caf_types.hpp"
+#include "actors/notify/conference_notifier.hpp"
+#include "actors/session/request_checks.hpp"
+
+namespace imserver::actors {
+namespace {
+
+using notify::ConferenceNotifier;
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+struct NotifierState {
+  session::ConferenceConfig conf;
+  std::string owner;
+  transport::CommandSink* sink = nullptr;
+  std::unordered_map<std::string, std::unique_ptr<ConferenceNotifier>> sessions;  // by identity
+  std::unordered_map<transport::DialogId, std::string> session_of;                  // subscription dialog -> identity
+  int64_t tick_at = ConferenceNotifier::kNever;
+  static inline const char* name = "im-notifier";
+};
+
+using Notifier = caf::stateful_actor<NotifierState>;
+
+ConferenceNotifier& notifier_for(NotifierState& st, const std::string& identity) {
+  auto& n = st.sessions[identity];
+  if (!n) n = std::make_unique<ConferenceNotifier>(st.conf, st.owner);
+  return *n;
+}
+
+void arm(Notifier* self, int64_t when) {
+  auto& st = self->state;
+  if (when >= st.tick_at || when == ConferenceNotifier::kNever) return;
+  st.tick_at = when;
+  const int64_t delay = std::max<int64_t>(0, when - steady_ms());
+  self->delayed_send(self, std::chrono::milliseconds(delay), TickAtom::value);
+}
+
+// Posts one batch, keeps the dialog index in step, drops a finished
+// session's notifier and arms the timer for what it still has to do.
+void finish(Notifier* self, const std::string& identity, std::vector<transport::Command>& out) {
+  auto& st = self->state;
+  for (const auto& c : out) {
+    if (const auto* f = std::get_if<transport::ForgetDialog>(&c)) st.session_of.erase(f->dialog);
+    if (const auto* a = std::get_if<transport::AcceptSubscription>(&c)) st.session_of[a->dialog] = identity;
+  }
+  if (!out.empty()) st.sink->post(std::move(out));
+  auto it = st.sessions.find(identity);
+  if (it == st.sessions.end()) return;
+  if (it->second->finished()) {
+    st.sessions.erase(it);
+    return;
+  }
+  arm(self, it->second->next_wakeup());
+}
+
+caf::behavior notifier_behavior(Notifier* self, session::ConferenceConfig conf, size_t index,
+                                transport::CommandSink* sink) {
+  self->state.conf = std::move(conf);
+  self->state.owner = notifier_owner(index);
+  self->state.sink = sink;
+  return {
+      [=](session::AuthorizedSubscribe& s) {
+        std::vector<transport::Command> out;
+        const std::string identity = s.description.identity;
+        notifier_for(self->state, identity).on_subscribe(s, steady_ms(), out);
+        finish(self, identity, out);
+      },
+      [=](session::RosterUpdate& u) {
+        std::vector<transport::Command> out;
+        const std::string identity = u.description.identity;
+        auto& st = self->state;
+        // A released session nobody subscribed to leaves nothing behind.
+        if (u.released && !st.sessions.count(identity)) return;
+        notifier_for(st, identity).on_roster(u, steady_ms(), out);
+        finish(self, identity, out);
+      },
+      [=](transport::InboundRequest& r) {
+        auto& st = self->state;
+        auto it = st.session_of.find(r.dialog);
+        if (it == st.session_of.end() || !st.sessions.count(it->second)) {
+          st.sink->post({session::respond(r, 481, "Subscription Does Not Exist")});
+          return;
+        }
+        const std::string identity = it->second;
+        std::vector<transport::Command> out;
+        st.sessions[identity]->on_request(r, steady_ms(), out);
+        finish(self, identity, out);
+      },
+      [=](transport::DialogEvent& ev) {
+        auto& st = self->state;
+        if (ev.kind != transport::DialogEventKind::RequestDone) return;
+        auto it = st.session_of.find(ev.dialog);
+        if (it == st.session_of.end() || !st.sessions.count(it->second)) return;
+        const std::string identity = it->second;
+        std::vector<transport::Command> out;
+        st.sessions[identity]->on_request_done(ev, steady_ms(), out);
+        finish(self, identity, out);
+      },
+      [=](TickAtom) {
+        auto& st = self->state;
+        st.tick_at = ConferenceNotifier::kNever;
+        const int64_t now = steady_ms();
+        std::vector<std::string> due;
+        for (auto& [identity, n] : st.sessions)
+          if (n->next_wakeup() <= now) due.push_back(identity);
+        for (const auto& identity : due) {
+          std::vector<transport::Command> out;
+          st.sessions[identity]->on_timer(now, out);
+          finish(self, identity, out);
+        }
+        int64_t next = ConferenceNotifier::kNever;
+        for (auto& [identity, n] : st.sessions) next = std::min(next, n->next_wakeup());
+        arm(self, next);
+      },
+  };
+}
+
+}  // namespace
+
+std::string notifier_owner(size_t index) { return "notify:" + std::to_string(index); }
+
+long notifier_index(const std::string& owner) {
+  static const std::string prefix = "notify:";
+  if (owner.compare(0, prefix.size(), prefix) != 0 || owner.size() == prefix.size()) return -1;
+  long v = 0;
+  for (size_t i = prefix.size(); i < owner.size(); ++i) {
+    if (owner[i] < '0' || owner[i] > '9' || v > 1000000) return -1;
+    v = v * 10 + (owner[i] - '0');
+  }
+  return v;
+}
+
+caf::actor spawn_notifier(caf::actor_system& sys, session::ConferenceConfig conf, size_t index,
+                          transport::CommandSink* sink) {
+  return sys.spawn(notifier_behavior, std::move(conf), index, sink);
+}
+
+}  // namespace imserver::actors

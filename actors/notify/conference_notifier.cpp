@@ -1,0 +1,471 @@
+#include "actors/notify/conference_notifier.hpp"
+
+#include <algorithm>
+
+#include "actors/session/request_checks.hpp"
+#include "actors/session/subscribe_checks.hpp"
+
+namespace imserver::notify {
+
+using codec::ConferenceInfo;
+using codec::ConfEndpoint;
+using codec::ConfUser;
+using codec::ElementState;
+using session::EndpointReport;
+using transport::Command;
+using transport::DialogId;
+using transport::InboundRequest;
+
+namespace {
+
+constexpr const char* kContentType = "application/conference-info+xml";
+
+// RFC 6665 §4.2.2: these answers mean the subscription is gone; 408 and a
+// timeout end the dialog (RFC 3261 §12.2.1.2); 401/407: the focus does not
+// authenticate its NOTIFYs (SESSIONS.md §9.4).
+bool ends_subscription(uint16_t status) {
+  switch (status) {
+    case 401: case 404: case 405: case 407: case 408: case 410: case 416:
+    case 480: case 481: case 482: case 483: case 484: case 485:
+    case 489: case 501: case 604:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+ConferenceNotifier::ConferenceNotifier(session::ConferenceConfig conf, std::string owner)
+    : conf_(std::move(conf)), owner_(std::move(owner)) {}
+
+size_t ConferenceNotifier::roster_records() const {
+  size_t n = 0;
+  for (const auto& [aor, eps] : users_) n += eps.size();
+  return n;
+}
+
+const EndpointReport* ConferenceNotifier::find(const EndpointKey& key) const {
+  auto it = users_.find(key.first);
+  if (it == users_.end()) return nullptr;
+  for (const auto& e : it->second)
+    if (e.entity == key.second) return &e;
+  return nullptr;
+}
+
+codec::ConfStateBlock ConferenceNotifier::conference_state() const {
+  codec::ConfStateBlock st;
+  uint32_t count = 0;
+  for (const auto& [aor, eps] : users_)
+    if (std::any_of(eps.begin(), eps.end(), [](const EndpointReport& e) { return e.connected; })) ++count;
+  st.user_count = count;
+  st.active = !released_;
+  st.locked = false;
+  return st;
+}
+
+ConfEndpoint ConferenceNotifier::full_endpoint(const EndpointReport& e) const {
+  ConfEndpoint ep;
+  ep.entity = e.entity;
+  ep.status = e.connected ? "connected" : "disconnected";
+  ep.joining_method = e.joining_method;
+  ep.joining_when = e.joining_when;
+  if (!e.connected) {
+    ep.disconnection_method = e.disconnection_method;
+    ep.disconnection_when = e.disconnection_when;
+    ep.disconnection_by = e.disconnection_by;
+  } else if (conf_.include_media) {
+    ep.media.push_back(codec::ConfMedia{});
+  }
+  return ep;
+}
+
+std::string ConferenceNotifier::headers(const Subscription& s, const std::string& state) const {
+  std::string h = "Event: conference";
+  if (!s.event_id.empty()) h += ";id=" + s.event_id;
+  h += "\r\nSubscription-State: " + state + "\r\nContact: <" + description_.identity + ">;isfocus\r\n";
+  return h;
+}
+
+void ConferenceNotifier::forget(DialogId dialog, std::vector<Command>& out) {
+  subs_.erase(dialog);
+  out.push_back(transport::ForgetDialog{dialog});
+}
+
+// ------------------------------------------------------------ subscriptions
+
+void ConferenceNotifier::on_subscribe(const session::AuthorizedSubscribe& a, int64_t now_ms,
+                                      std::vector<Command>& out) {
+  description_ = a.description;
+  const auto& r = a.request;
+  transport::AcceptSubscription accept;
+  accept.request = r.id;
+  accept.dialog = r.dialog;
+  accept.owner = owner_;
+  accept.contact = "<" + description_.identity + ">;isfocus";
+  accept.headers = "Expires: " + std::to_string(a.expires) + "\r\n";
+  out.push_back(std::move(accept));
+
+  Subscription s;
+  s.dialog = r.dialog;
+  s.subscriber = a.subscriber;
+  s.event_id = a.event_id;
+  s.expires_at_ms = now_ms + int64_t{a.expires} * 1000;
+  if (a.expires == 0) {
+    // RFC 6665 §4.4.3 fetch: one full document, and the subscription ends.
+    s.terminating = true;
+    s.final_reason = "timeout";
+    s.final_body = FinalBody::Document;
+  }
+  s.need_full = true;
+  s.send_now = true;
+  // PROTOCOL.md §4.1: the first document of a subscription is full, version 0.
+  Subscription& sub = subs_.insert_or_assign(r.dialog, std::move(s)).first->second;
+  send(sub, now_ms, out, sub.terminating);
+}
+
+void ConferenceNotifier::on_request(const InboundRequest& r, int64_t now_ms, std::vector<Command>& out) {
+  auto it = subs_.find(r.dialog);
+  if (r.method != "SUBSCRIBE") {
+    out.push_back(it == subs_.end() ? session::respond(r, 481, "Call/Transaction Does Not Exist")
+                                    : session::method_not_allowed(r));
+    return;
+  }
+  if (it == subs_.end() || it->second.terminating || it->second.final_sent) {
+    out.push_back(session::respond(r, 481, "Subscription Does Not Exist"));
+    return;
+  }
+  if (auto bad = session::check_conference_event(r)) {
+    out.push_back(*bad);
+    return;
+  }
+  auto terms = session::check_subscribe_terms(r, conf_, false);
+  if (auto* refusal = std::get_if<transport::Respond>(&terms)) {
+    out.push_back(*refusal);
+    return;
+  }
+  const auto granted = std::get<session::SubscribeTerms>(terms);
+  Subscription& s = it->second;
+  const std::string contact = "Contact: <" + description_.identity + ">;isfocus\r\n";
+  if (granted.expires == 0) {
+    // RFC 6665 §4.2.1.4 unsubscribe: 200, then a final NOTIFY (no body by
+    // default, conf.unsubscribe_body).
+    out.push_back(session::respond(r, 200, "OK", "Expires: 0\r\n" + contact));
+    s.terminating = true;
+    s.final_reason = "timeout";
+    s.final_body = conf_.unsubscribe_body == session::UnsubscribeBody::Full ? FinalBody::Document : FinalBody::None;
+    if (s.final_body == FinalBody::Document) s.need_full = true;
+  } else {
+    // Refresh: a full document at once with version + 1 (§4.1).
+    out.push_back(session::respond(r, 200, "OK", "Expires: " + std::to_string(granted.expires) + "\r\n" + contact));
+    s.expires_at_ms = now_ms + int64_t{granted.expires} * 1000;
+    s.need_full = true;
+    s.send_now = true;
+  }
+  pump(s, now_ms, out);
+}
+
+// ------------------------------------------------------------ roster
+
+void ConferenceNotifier::on_roster(const session::RosterUpdate& u, int64_t now_ms, std::vector<Command>& out) {
+  if (!u.description.identity.empty()) description_ = u.description;
+  for (const auto& e : u.changed) {
+    auto& eps = users_[e.aor];
+    if (eps.empty() && std::find(user_order_.begin(), user_order_.end(), e.aor) == user_order_.end())
+      user_order_.push_back(e.aor);
+    auto rec = std::find_if(eps.begin(), eps.end(), [&](const EndpointReport& x) { return x.entity == e.entity; });
+    if (rec == eps.end()) eps.push_back(e);
+    else *rec = e;
+    const EndpointKey key{e.aor, e.entity};
+    for (auto& [dialog, s] : subs_) {
+      if (s.final_sent) continue;
+      s.dirty.insert(key);
+      if (e.connected) {
+        // §4.3: back before the purge went out: no deletion, the user is
+        // reported again as present.
+        if (s.pending_user_deletions.erase(e.aor)) s.known[e.aor];
+        auto pe = s.pending_endpoint_deletions.find(e.aor);
+        if (pe != s.pending_endpoint_deletions.end()) {
+          pe->second.erase(e.entity);
+          if (pe->second.empty()) s.pending_endpoint_deletions.erase(pe);
+        }
+      }
+    }
+  }
+  const std::set<std::string> leavers(u.terminate_subscribers.begin(), u.terminate_subscribers.end());
+  for (auto& [dialog, s] : subs_) {
+    if (s.terminating || s.final_sent) continue;
+    if (u.released) {
+      // PROTOCOL.md §5.4, §5.5: every subscription ends with noresource and
+      // the final document.
+      s.terminating = true;
+      s.final_reason = "noresource";
+      s.final_body = conf_.release_final_body == session::FinalBody::Deleted ? FinalBody::Deleted
+                                                                            : FinalBody::Document;
+    } else if (leavers.count(s.subscriber)) {
+      s.terminating = true;
+      s.final_reason = u.terminate_reason;
+      s.final_body = FinalBody::Document;
+    }
+  }
+  if (u.released) released_ = true;
+  pump_all(now_ms, out);
+}
+
+// ------------------------------------------------------------ NOTIFY results
+
+void ConferenceNotifier::on_request_done(const transport::DialogEvent& ev, int64_t now_ms,
+                                         std::vector<Command>& out) {
+  auto it = subs_.find(ev.dialog);
+  if (it == subs_.end()) return;
+  Subscription& s = it->second;
+  if (!s.in_flight || ev.token != s.token) return;
+  s.in_flight = false;
+  if (s.final_sent || ends_subscription(ev.status)) {
+    // A terminating NOTIFY is not retried, whatever its answer; a failed one
+    // ends the subscription silently (§9.4).
+    forget(ev.dialog, out);
+    collect_garbage();
+    return;
+  }
+  if (ev.status >= 300) {
+    // 500, 503, 491, ...: the subscriber may not have applied that document,
+    // so the next one is full (SESSIONS.md §9.4, E84).
+    s.need_full = true;
+  } else if (conf_.purge_mode == session::PurgeMode::Immediate &&
+             (!s.pending_user_deletions.empty() || !s.pending_endpoint_deletions.empty())) {
+    s.purge_followup = true;
+  }
+  pump(s, now_ms, out);
+}
+
+void ConferenceNotifier::on_timer(int64_t now_ms, std::vector<Command>& out) {
+  for (auto& [dialog, s] : subs_) {
+    if (!s.terminating && !s.final_sent && s.expires_at_ms <= now_ms) {
+      // RFC 6665 §4.2.1.4: not refreshed in time.
+      s.terminating = true;
+      s.final_reason = "timeout";
+      s.final_body = FinalBody::None;
+    }
+  }
+  pump_all(now_ms, out);
+}
+
+int64_t ConferenceNotifier::next_wakeup() const {
+  int64_t next = kNever;
+  const int64_t interval = conf_.min_notify_interval_ms;
+  for (const auto& [dialog, s] : subs_) {
+    if (s.final_sent) continue;
+    if (!s.terminating) next = std::min(next, s.expires_at_ms);
+    if (!s.in_flight && !s.terminating && (!s.dirty.empty() || s.purge_followup))
+      next = std::min(next, s.last_sent_ms + interval);
+  }
+  return next;
+}
+
+// ------------------------------------------------------------ sending
+
+void ConferenceNotifier::pump_all(int64_t now_ms, std::vector<Command>& out) {
+  for (auto& [dialog, s] : subs_) pump(s, now_ms, out);
+  collect_garbage();
+}
+
+void ConferenceNotifier::pump(Subscription& s, int64_t now_ms, std::vector<Command>& out) {
+  if (s.in_flight || s.final_sent) return;
+  if (s.terminating) {
+    // A NOTIFY that ends a subscription skips the rate limit (§4.5).
+    send(s, now_ms, out, true);
+    return;
+  }
+  const bool changes = !s.dirty.empty() || s.purge_followup || s.send_now;
+  if (!changes) return;
+  if (!s.send_now && now_ms < s.last_sent_ms + int64_t{conf_.min_notify_interval_ms}) return;  // on_timer later
+  send(s, now_ms, out, false);
+}
+
+void ConferenceNotifier::send(Subscription& s, int64_t now_ms, std::vector<Command>& out, bool terminal) {
+  transport::SendInDialog notify;
+  notify.dialog = s.dialog;
+  notify.method = "NOTIFY";
+  std::string state;
+  if (terminal) {
+    state = "terminated;reason=" + s.final_reason;  // no expires (RFC 6665 §4.1.3)
+  } else {
+    const int64_t left_ms = std::max<int64_t>(0, s.expires_at_ms - now_ms);
+    state = "active;expires=" + std::to_string((left_ms + 999) / 1000);
+  }
+  bool has_body = true;
+  ConferenceInfo doc;
+  if (terminal && s.final_body == FinalBody::None) {
+    has_body = false;
+  } else if (terminal && s.final_body == FinalBody::Deleted) {
+    doc.entity = description_.identity;
+    doc.state = ElementState::Deleted;
+  } else {
+    const bool full = s.need_full || conf_.notify_mode == session::NotifyMode::Full;
+    if (!render(s, full, terminal || s.send_now, doc)) {
+      s.dirty.clear();
+      s.purge_followup = false;
+      return;
+    }
+  }
+  if (has_body) {
+    // The first document is version 0; every later one is previous + 1 (§4.1).
+    doc.version = s.sent_document ? s.version + 1 : 0;
+    s.version = doc.version;
+    s.sent_document = true;
+    notify.content_type = kContentType;
+    notify.body = codec::render_conference_info(doc);
+  }
+  notify.headers = headers(s, state);
+  s.token = next_token_++;
+  notify.token = s.token;
+  s.in_flight = true;
+  s.send_now = false;
+  s.purge_followup = false;
+  s.last_sent_ms = now_ms;
+  if (terminal) s.final_sent = true;
+  out.push_back(std::move(notify));
+}
+
+bool ConferenceNotifier::render(Subscription& s, bool full, bool force, ConferenceInfo& doc) {
+  doc.entity = description_.identity;
+  doc.conference_state = conference_state();
+  doc.has_users = true;
+  std::vector<EndpointKey> reported_gone;  // disconnected endpoints this document reports
+  if (full) {
+    doc.state = ElementState::Full;
+    codec::ConfDescription d;
+    d.subject = description_.subject;
+    d.conf_uris.push_back(codec::ConfUri{description_.identity, "participation"});
+    if (description_.maximum_user_count) d.maximum_user_count = description_.maximum_user_count;
+    doc.description = d;
+    s.known.clear();
+    s.pending_user_deletions.clear();
+    s.pending_endpoint_deletions.clear();
+    for (const auto& aor : user_order_) {
+      auto it = users_.find(aor);
+      if (it == users_.end()) continue;
+      ConfUser user;
+      user.entity = aor;
+      for (const auto& e : it->second) {
+        // A departure this subscriber has not heard of yet is reported here
+        // once (example 4); later full documents leave the user out.
+        if (!e.connected && !s.dirty.count({aor, e.entity})) continue;
+        user.endpoints.push_back(full_endpoint(e));
+        if (e.connected) s.known[aor].insert(e.entity);
+        else reported_gone.emplace_back(aor, e.entity);
+      }
+      if (!user.endpoints.empty()) doc.users.push_back(std::move(user));
+    }
+    s.need_full = false;
+  } else {
+    doc.state = ElementState::Partial;
+    doc.users_state = ElementState::Partial;
+    for (const auto& aor : s.pending_user_deletions) {
+      ConfUser gone;
+      gone.entity = aor;
+      gone.state = ElementState::Deleted;
+      doc.users.push_back(std::move(gone));
+    }
+    s.pending_user_deletions.clear();
+    for (const auto& aor : user_order_) {
+      auto it = users_.find(aor);
+      if (it == users_.end()) continue;
+      auto pe = s.pending_endpoint_deletions.find(aor);
+      const bool has_dirty = std::any_of(it->second.begin(), it->second.end(),
+                                         [&](const EndpointReport& e) { return s.dirty.count({aor, e.entity}); });
+      if (!has_dirty && pe == s.pending_endpoint_deletions.end()) continue;
+      ConfUser user;
+      user.entity = aor;
+      auto known = s.known.find(aor);
+      if (known == s.known.end()) {
+        // New to this subscriber: the user in full, with what is present now
+        // (SESSIONS.md §4.4).
+        user.state = ElementState::Full;
+        for (const auto& e : it->second) {
+          if (!e.connected) continue;
+          user.endpoints.push_back(full_endpoint(e));
+          s.known[aor].insert(e.entity);
+        }
+      } else {
+        user.state = ElementState::Partial;
+        if (pe != s.pending_endpoint_deletions.end()) {
+          for (const auto& entity : pe->second) {
+            ConfEndpoint gone;
+            gone.entity = entity;
+            gone.state = ElementState::Deleted;
+            user.endpoints.push_back(std::move(gone));
+          }
+          s.pending_endpoint_deletions.erase(pe);
+        }
+        for (const auto& e : it->second) {
+          if (!s.dirty.count({aor, e.entity})) continue;
+          if (e.connected) {
+            ConfEndpoint ep = full_endpoint(e);
+            ep.state = ElementState::Full;
+            user.endpoints.push_back(std::move(ep));
+            known->second.insert(e.entity);
+          } else if (known->second.count(e.entity)) {
+            // Example 1/2: only what changed.
+            ConfEndpoint ep;
+            ep.entity = e.entity;
+            ep.state = ElementState::Partial;
+            ep.status = "disconnected";
+            ep.disconnection_method = e.disconnection_method;
+            ep.disconnection_when = e.disconnection_when;
+            ep.disconnection_by = e.disconnection_by;
+            user.endpoints.push_back(std::move(ep));
+            known->second.erase(e.entity);
+            reported_gone.emplace_back(aor, e.entity);
+          }
+        }
+      }
+      if (!user.endpoints.empty()) doc.users.push_back(std::move(user));
+    }
+  }
+  s.dirty.clear();
+  // Report sent: purge follows (lazy: with the next partial document;
+  // immediate: right after this one is answered).
+  for (const auto& [aor, entity] : reported_gone) {
+    if (conf_.notify_mode == session::NotifyMode::Full) {
+      auto k = s.known.find(aor);
+      if (k != s.known.end() && k->second.empty()) s.known.erase(k);
+      continue;
+    }
+    auto k = s.known.find(aor);
+    if (k == s.known.end() || k->second.empty()) {
+      if (k != s.known.end()) s.known.erase(k);
+      s.pending_user_deletions.insert(aor);
+      s.pending_endpoint_deletions.erase(aor);
+    } else {
+      s.pending_endpoint_deletions[aor].insert(entity);
+    }
+  }
+  if (!full && !force && doc.users.empty()) return false;
+  return true;
+}
+
+// Drops departed endpoint records nobody still has to hear about (§4.3).
+void ConferenceNotifier::collect_garbage() {
+  for (auto uit = users_.begin(); uit != users_.end();) {
+    auto& eps = uit->second;
+    const std::string& aor = uit->first;
+    eps.erase(std::remove_if(eps.begin(), eps.end(),
+                             [&](const EndpointReport& e) {
+                               if (e.connected) return false;
+                               for (const auto& [dialog, s] : subs_)
+                                 if (!s.final_sent && s.dirty.count({aor, e.entity})) return false;
+                               return true;
+                             }),
+              eps.end());
+    if (eps.empty()) {
+      user_order_.erase(std::remove(user_order_.begin(), user_order_.end(), aor), user_order_.end());
+      uit = users_.erase(uit);
+    } else {
+      ++uit;
+    }
+  }
+}
+
+}  // namespace imserver::notify

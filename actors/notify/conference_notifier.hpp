@@ -1,0 +1,110 @@
+#pragma once
+// The conference-state notifier of one session (PROTOCOL.md §4, §5.4;
+// SESSIONS.md §6, §9.4) as a plain state machine: roster changes and
+// subscription requests in, SIP commands out. No CAF, no sockets, no clock
+// (time comes in), so every rule is unit-tested directly; the notifier
+// actor only wraps it and batches the resulting commands.
+//
+// Memory is bounded by roster size, never by event count: a subscriber that
+// has not been told yet holds a *set* of changed endpoint keys, and the
+// document is rendered from the current roster when its NOTIFY can go. Many
+// changes between two NOTIFYs therefore merge into one document with one
+// version step (E26, §4.5).
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "actors/session/conference_config.hpp"
+#include "actors/session/conference_events.hpp"
+#include "transport/codec/conference_info.hpp"
+#include "transport/sip/sip_messages.hpp"
+
+namespace imserver::notify {
+
+using EndpointKey = std::pair<std::string, std::string>;  // (user AoR, endpoint entity)
+
+class ConferenceNotifier {
+ public:
+  static constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+
+  // `owner` is the dialog owner tag of every subscription dialog this
+  // notifier accepts; the transport echoes it so events find their way back.
+  ConferenceNotifier(session::ConferenceConfig conf, std::string owner);
+
+  void on_subscribe(const session::AuthorizedSubscribe& s, int64_t now_ms, std::vector<transport::Command>& out);
+  // A request inside one of this notifier's subscription dialogs.
+  void on_request(const transport::InboundRequest& r, int64_t now_ms, std::vector<transport::Command>& out);
+  void on_roster(const session::RosterUpdate& u, int64_t now_ms, std::vector<transport::Command>& out);
+  // RequestDone for a NOTIFY this notifier sent.
+  void on_request_done(const transport::DialogEvent& ev, int64_t now_ms, std::vector<transport::Command>& out);
+  // Expiries and rate-limited sends that are due.
+  void on_timer(int64_t now_ms, std::vector<transport::Command>& out);
+
+  // When on_timer has something to do next (kNever: nothing).
+  int64_t next_wakeup() const;
+  // The session is released and every subscription has ended.
+  bool finished() const { return released_ && subs_.empty(); }
+  bool owns(transport::DialogId dialog) const { return subs_.count(dialog) != 0; }
+  size_t subscription_count() const { return subs_.size(); }
+  size_t roster_records() const;
+
+ private:
+  enum class FinalBody : uint8_t { None, Document, Deleted };
+
+  struct Subscription {
+    transport::DialogId dialog = 0;
+    std::string subscriber;
+    std::string event_id;
+    uint32_t version = 0;          // of the last document sent
+    bool sent_document = false;
+    int64_t expires_at_ms = 0;
+    int64_t last_sent_ms = std::numeric_limits<int64_t>::min() / 2;
+    bool in_flight = false;        // at most one NOTIFY transaction (E26)
+    uint64_t token = 0;
+    bool need_full = false;        // refresh, or a NOTIFY that may not have been applied (§9.4)
+    bool send_now = false;         // refresh: answer at once, whatever the rate limit
+    bool purge_followup = false;   // conf.purge_mode=immediate: deletions to send right away
+    // Termination queued (sent as soon as no NOTIFY is in flight) or sent.
+    bool terminating = false;
+    bool final_sent = false;
+    std::string final_reason;
+    FinalBody final_body = FinalBody::None;
+    // What this subscriber has not been told yet, and what it knows.
+    std::set<EndpointKey> dirty;
+    std::map<std::string, std::set<std::string>> known;  // user -> endpoint entities reported present
+    std::set<std::string> pending_user_deletions;         // report sent; `deleted` goes with the next partial
+    std::map<std::string, std::set<std::string>> pending_endpoint_deletions;
+  };
+
+  void pump(Subscription& s, int64_t now_ms, std::vector<transport::Command>& out);
+  void pump_all(int64_t now_ms, std::vector<transport::Command>& out);
+  void send(Subscription& s, int64_t now_ms, std::vector<transport::Command>& out, bool terminal);
+  // Renders the next document for `s` and updates what it knows. Returns
+  // false when a partial document would say nothing.
+  bool render(Subscription& s, bool full, bool force, codec::ConferenceInfo& doc);
+  codec::ConfEndpoint full_endpoint(const session::EndpointReport& e) const;
+  codec::ConfStateBlock conference_state() const;
+  std::string headers(const Subscription& s, const std::string& state) const;
+  void forget(transport::DialogId dialog, std::vector<transport::Command>& out);
+  void collect_garbage();
+  const session::EndpointReport* find(const EndpointKey& key) const;
+
+  session::ConferenceConfig conf_;
+  std::string owner_;
+  session::ConferenceDescription description_;
+  bool released_ = false;
+  uint64_t next_token_ = 1;
+  // The roster as reported: users in join order, endpoints per user. Records
+  // of departed endpoints stay until every subscriber that must hear about
+  // the departure has been sent it (report, then purge: §4.3).
+  std::vector<std::string> user_order_;
+  std::map<std::string, std::vector<session::EndpointReport>> users_;
+  std::map<transport::DialogId, Subscription> subs_;
+};
+
+}  // namespace imserver::notify

@@ -1,0 +1,466 @@
+// The SIP worker on the wire, without the rest of the server: a raw socket
+// plays the peer, a recording sink plays the layers above. Timers are
+// shortened through SipWorkerConfig (as --sip.t1-ms / --sip.t2-ms would), so
+// the RFC 3261 Timer E / Timer F schedule of our own client transactions and
+// the wheel-driven 2xx retransmission can be observed in a few seconds.
+
+#include "transport/sip/client_transaction.hpp"
+#include "transport/sip/sip_worker.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace imserver::transport {
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// ------------------------------------------------------------ the sink
+struct Recorder final : SipEventSink {
+  struct Event {
+    DialogEvent event;
+    int64_t at;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<InboundRequest> requests;
+  std::vector<Event> events;
+
+  void on_request(InboundRequest r) override {
+    std::lock_guard<std::mutex> lk(mu);
+    requests.push_back(std::move(r));
+    cv.notify_all();
+  }
+  void on_dialog_event(DialogEvent e) override {
+    std::lock_guard<std::mutex> lk(mu);
+    events.push_back(Event{std::move(e), now_ms()});
+    cv.notify_all();
+  }
+  std::optional<InboundRequest> wait_request(size_t index, int timeout_ms = 3000) {
+    std::unique_lock<std::mutex> lk(mu);
+    if (!cv.wait_for(lk, std::chrono::milliseconds(timeout_ms), [&] { return requests.size() > index; }))
+      return std::nullopt;
+    return requests[index];
+  }
+  std::optional<Event> wait_event(DialogEventKind kind, int timeout_ms) {
+    std::unique_lock<std::mutex> lk(mu);
+    std::optional<Event> found;
+    cv.wait_for(lk, std::chrono::milliseconds(timeout_ms), [&] {
+      for (auto& e : events)
+        if (e.event.kind == kind) {
+          found = e;
+          return true;
+        }
+      return false;
+    });
+    return found;
+  }
+  size_t count(DialogEventKind kind) {
+    std::lock_guard<std::mutex> lk(mu);
+    size_t n = 0;
+    for (auto& e : events) n += e.event.kind == kind;
+    return n;
+  }
+};
+
+// ------------------------------------------------------- SIP text helpers
+std::string header(const std::string& msg, const std::string& name) {
+  const std::string key = "\r\n" + name + ":";
+  size_t p = msg.find(key);
+  if (p == std::string::npos) return "";
+  p += key.size();
+  size_t e = msg.find("\r\n", p);
+  std::string v = msg.substr(p, e - p);
+  while (!v.empty() && v.front() == ' ') v.erase(0, 1);
+  return v;
+}
+
+std::string start_line(const std::string& msg) { return msg.substr(0, msg.find("\r\n")); }
+
+// A response to `req` as a UA would build it (To tag added if missing).
+std::string response_to(const std::string& req, int code, const std::string& reason) {
+  std::string to = header(req, "To");
+  if (to.find("tag=") == std::string::npos) to += ";tag=peer-tag";
+  return "SIP/2.0 " + std::to_string(code) + " " + reason + "\r\n" + "Via: " + header(req, "Via") + "\r\n" +
+         "From: " + header(req, "From") + "\r\n" + "To: " + to + "\r\n" + "Call-ID: " + header(req, "Call-ID") +
+         "\r\n" + "CSeq: " + header(req, "CSeq") + "\r\n" + "Content-Length: 0\r\n\r\n";
+}
+
+// ------------------------------------------------------------ the peer
+// One socket on 127.0.0.1, UDP or TCP (then connected to the worker).
+class Peer {
+ public:
+  struct Received {
+    std::string text;
+    int64_t at;
+  };
+
+  Peer(bool tcp, uint16_t server_port) : tcp_(tcp) {
+    fd_ = ::socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    socklen_t len = sizeof(a);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    server_.sin_family = AF_INET;
+    server_.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    server_.sin_port = htons(server_port);
+    if (tcp) connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&server_), sizeof(server_)) == 0;
+  }
+  ~Peer() { ::close(fd_); }
+  Peer(const Peer&) = delete;
+  Peer& operator=(const Peer&) = delete;
+
+  bool ok() const { return fd_ >= 0 && (!tcp_ || connected_); }
+  uint16_t port() const { return port_; }
+  const char* transport() const { return tcp_ ? "TCP" : "UDP"; }
+
+  void send(const std::string& text) {
+    if (tcp_)
+      (void)::send(fd_, text.data(), text.size(), 0);
+    else
+      (void)::sendto(fd_, text.data(), text.size(), 0, reinterpret_cast<const sockaddr*>(&server_), sizeof(server_));
+  }
+
+  // Next complete message, or nullopt after `timeout_ms`.
+  std::optional<Received> receive(int timeout_ms) {
+    const int64_t until = now_ms() + timeout_ms;
+    for (;;) {
+      if (auto m = take_buffered()) return m;
+      const int64_t left = until - now_ms();
+      if (left <= 0) return std::nullopt;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+      char buf[65536];
+      const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) return std::nullopt;
+      const int64_t at = now_ms();
+      if (!tcp_) return Received{std::string(buf, static_cast<size_t>(n)), at};
+      stream_.append(buf, static_cast<size_t>(n));
+      stream_at_ = at;
+    }
+  }
+
+  // Receives until a request whose start line begins with `method`.
+  std::optional<Received> receive_request(const std::string& method, int timeout_ms) {
+    const int64_t until = now_ms() + timeout_ms;
+    while (now_ms() < until) {
+      auto m = receive(static_cast<int>(until - now_ms()));
+      if (!m) return std::nullopt;
+      if (m->text.rfind(method + " ", 0) == 0) return m;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  std::optional<Received> take_buffered() {
+    if (!tcp_) return std::nullopt;
+    while (stream_.rfind("\r\n", 0) == 0) stream_.erase(0, 2);  // keep-alives
+    const size_t end = stream_.find("\r\n\r\n");
+    if (end == std::string::npos) return std::nullopt;
+    const size_t body = static_cast<size_t>(std::stoul("0" + header(stream_.substr(0, end + 2), "Content-Length")));
+    if (stream_.size() < end + 4 + body) return std::nullopt;
+    std::string text = stream_.substr(0, end + 4 + body);
+    stream_.erase(0, end + 4 + body);
+    return Received{text, stream_at_};
+  }
+
+  bool tcp_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  bool connected_ = false;
+  sockaddr_in server_{};
+  std::string stream_;
+  int64_t stream_at_ = 0;
+};
+
+// ------------------------------------------------------------ fixture
+constexpr uint32_t kT1 = 40;
+constexpr uint32_t kT2 = 160;
+
+class SipWorkerWire : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SipWorkerConfig cfg;
+    cfg.host = "127.0.0.1";
+    cfg.port = 0;
+    cfg.t1_ms = kT1;
+    cfg.t2_ms = kT2;
+    worker_ = std::make_unique<SipWorker>(cfg, sink_);
+    std::string error;
+    ASSERT_TRUE(worker_->start(&error)) << error;
+  }
+  void TearDown() override { worker_->stop(); }
+
+  std::string uri() const { return "sip:conf@127.0.0.1:" + std::to_string(worker_->port()); }
+
+  // SUBSCRIBE from the peer, accepted above: returns the subscription dialog.
+  DialogId subscribe(Peer& peer, const std::string& call_id) {
+    const std::string p = std::to_string(peer.port());
+    const std::string tp = peer.transport();
+    // Read before sending: the worker may record the request before send() returns.
+    size_t index;
+    {
+      std::lock_guard<std::mutex> lk(sink_.mu);
+      index = sink_.requests.size();
+    }
+    peer.send("SUBSCRIBE " + uri() + " SIP/2.0\r\n"
+              "Via: SIP/2.0/" + tp + " 127.0.0.1:" + p + ";branch=z9hG4bK-sub-" + call_id + ";rport\r\n"
+              "Max-Forwards: 70\r\n"
+              "From: <sip:alice@example.com>;tag=alice-" + call_id + "\r\n"
+              "To: <" + uri() + ">\r\n"
+              "Call-ID: " + call_id + "\r\n"
+              "CSeq: 1 SUBSCRIBE\r\n"
+              "Contact: <sip:alice@127.0.0.1:" + p + ";transport=" + (tp == "TCP" ? "tcp" : "udp") + ">\r\n"
+              "Event: conference\r\n"
+              "Expires: 600\r\n"
+              "Content-Length: 0\r\n\r\n");
+    auto req = sink_.wait_request(index);
+    EXPECT_TRUE(req.has_value());
+    if (!req) return 0;
+    EXPECT_EQ(req->method, "SUBSCRIBE");
+    worker_->post(AcceptSubscription{req->id, req->dialog, "owner-1", "<" + uri() + ">", "Expires: 600\r\n"});
+    auto ok = peer.receive(2000);
+    EXPECT_TRUE(ok.has_value());
+    if (ok) {
+      EXPECT_EQ(start_line(ok->text), "SIP/2.0 200 OK");
+    }
+    return req->dialog;
+  }
+
+  void notify(DialogId dialog, uint64_t token) {
+    worker_->post(SendInDialog{dialog, "NOTIFY", "Event: conference\r\nSubscription-State: active;expires=600\r\n",
+                               "application/conference-info+xml", "<conference-info/>", token});
+  }
+
+  Recorder sink_;
+  std::unique_ptr<SipWorker> worker_;
+};
+
+// An unanswered NOTIFY over UDP: identical copies at t0, t0+T1, t0+3T1,
+// t0+7T1, ... (steps capped at T2), then RequestDone 408 at t0 + 64*T1.
+TEST_F(SipWorkerWire, UnansweredNotifyOverUdpFollowsTimerEAndF) {
+  Peer peer(false, worker_->port());
+  ASSERT_TRUE(peer.ok());
+  const DialogId dialog = subscribe(peer, "udp-timeout");
+  ASSERT_NE(dialog, 0u);
+  notify(dialog, 77);
+
+  std::vector<Peer::Received> copies;
+  const int64_t budget = 64 * kT1 + 2500;
+  const int64_t until = now_ms() + budget;
+  while (now_ms() < until && !sink_.count(DialogEventKind::RequestDone)) {
+    auto m = peer.receive(50);
+    if (m && m->text.rfind("NOTIFY ", 0) == 0) copies.push_back(*m);
+  }
+  auto done = sink_.wait_event(DialogEventKind::RequestDone, 1000);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->event.status, 408);
+  EXPECT_EQ(done->event.token, 77u);
+  EXPECT_EQ(done->event.dialog, dialog);
+  EXPECT_EQ(done->event.owner, "owner-1");
+
+  ASSERT_FALSE(copies.empty());
+  for (auto& c : copies) EXPECT_EQ(c.text, copies[0].text) << "a retransmission must be the same bytes";
+  const auto expected = nict_udp_send_offsets(NictTimers{kT1, kT2});
+  std::string seen, want;
+  for (auto& c : copies) seen += " " + std::to_string(c.at - copies[0].at);
+  for (auto e : expected) want += " " + std::to_string(e);
+  std::printf("NOTIFY copies at (ms):%s\nexpected:           %s\nRequestDone 408 at %lld ms (64*T1 = %u)\n",
+              seen.c_str(), want.c_str(), static_cast<long long>(done->at - copies[0].at), 64 * kT1);
+  // Each step is measured from when the previous copy really went out, so
+  // lateness under load can only push later copies past Timer F, never add.
+  EXPECT_LE(copies.size(), expected.size());
+  // A loaded CI box may delay copies; at least half must fit in Timer F.
+  EXPECT_GE(copies.size() * 2, expected.size());
+  for (size_t i = 1; i < copies.size(); ++i) {
+    const int64_t step = copies[i].at - copies[i - 1].at;
+    const int64_t want = static_cast<int64_t>(expected[i] - expected[i - 1]);
+    EXPECT_GE(step, want - 3) << "copy " << i;
+    EXPECT_LE(step, want + 400) << "copy " << i;
+  }
+  const int64_t timeout = done->at - copies[0].at;
+  EXPECT_GE(timeout, 64 * kT1 - 5);
+  EXPECT_LE(timeout, 64 * kT1 + 1500);
+}
+
+// A provisional response switches Timer E to T2; the final one ends the
+// transaction with its status, and nothing is sent after it.
+TEST_F(SipWorkerWire, ProvisionalThenFinalOverUdp) {
+  Peer peer(false, worker_->port());
+  ASSERT_TRUE(peer.ok());
+  const DialogId dialog = subscribe(peer, "udp-answer");
+  ASSERT_NE(dialog, 0u);
+  notify(dialog, 5);
+  auto first = peer.receive_request("NOTIFY", 2000);
+  ASSERT_TRUE(first.has_value());
+  peer.send(response_to(first->text, 100, "Trying"));
+  // The Timer E run already started (T1) still fires, then every T2.
+  auto second = peer.receive_request("NOTIFY", 1000);
+  ASSERT_TRUE(second.has_value());
+  auto third = peer.receive_request("NOTIFY", 1000);
+  ASSERT_TRUE(third.has_value());
+  EXPECT_GE(third->at - second->at, static_cast<int64_t>(kT2) - 3);
+  peer.send(response_to(first->text, 200, "OK"));
+  auto done = sink_.wait_event(DialogEventKind::RequestDone, 2000);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->event.status, 200);
+  EXPECT_EQ(done->event.token, 5u);
+  // No copy after the final response, and a late duplicate is absorbed.
+  peer.send(response_to(first->text, 200, "OK"));
+  EXPECT_FALSE(peer.receive_request("NOTIFY", 3 * kT2).has_value());
+  EXPECT_EQ(sink_.count(DialogEventKind::RequestDone), 1u);
+}
+
+// Responses are matched by branch and CSeq method; CSeq grows per request
+// in the dialog, as libre's own transactions would number them.
+TEST_F(SipWorkerWire, CSeqAdvancesAndResponsesMatchByBranch) {
+  Peer peer(false, worker_->port());
+  ASSERT_TRUE(peer.ok());
+  const DialogId dialog = subscribe(peer, "udp-cseq");
+  ASSERT_NE(dialog, 0u);
+  notify(dialog, 1);
+  notify(dialog, 2);
+  auto a = peer.receive_request("NOTIFY", 2000);
+  auto b = peer.receive_request("NOTIFY", 2000);
+  ASSERT_TRUE(a && b);
+  const std::string cseq_a = header(a->text, "CSeq"), cseq_b = header(b->text, "CSeq");
+  EXPECT_EQ(std::stoul(cseq_b), std::stoul(cseq_a) + 1) << cseq_a << " / " << cseq_b;
+  EXPECT_NE(header(a->text, "Via"), header(b->text, "Via"));
+  // A response with the right branch but another method matches nothing.
+  std::string wrong = response_to(b->text, 481, "Nope");
+  wrong.replace(wrong.find(" NOTIFY\r\n"), 9, " INFO\r\n");  // the CSeq line
+  peer.send(wrong);
+  peer.send(response_to(b->text, 489, "Bad Event"));
+  peer.send(response_to(a->text, 200, "OK"));
+  ASSERT_TRUE(sink_.wait_event(DialogEventKind::RequestDone, 2000).has_value());
+  const int64_t until = now_ms() + 2000;
+  while (sink_.count(DialogEventKind::RequestDone) < 2 && now_ms() < until) peer.receive(20);
+  std::lock_guard<std::mutex> lk(sink_.mu);
+  std::vector<std::pair<uint64_t, uint16_t>> got;
+  for (auto& e : sink_.events)
+    if (e.event.kind == DialogEventKind::RequestDone) got.emplace_back(e.event.token, e.event.status);
+  ASSERT_EQ(got.size(), 2u);
+  for (auto& [token, status] : got) EXPECT_EQ(status, token == 1 ? 200 : 489);
+}
+
+// Over TCP: one copy only (no Timer E), still Timer F = 64*T1 -> 408, on
+// the connection the SUBSCRIBE came in on.
+TEST_F(SipWorkerWire, UnansweredNotifyOverTcpIsSentOnceAndTimesOut) {
+  Peer peer(true, worker_->port());
+  ASSERT_TRUE(peer.ok());
+  const DialogId dialog = subscribe(peer, "tcp-timeout");
+  ASSERT_NE(dialog, 0u);
+  notify(dialog, 9);
+  auto first = peer.receive_request("NOTIFY", 2000);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_NE(header(first->text, "Via").find("SIP/2.0/TCP"), std::string::npos);
+  auto done = sink_.wait_event(DialogEventKind::RequestDone, 64 * kT1 + 1500);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->event.status, 408);
+  EXPECT_EQ(done->event.token, 9u);
+  EXPECT_GE(done->at - first->at, 64 * kT1 - 5);
+  EXPECT_FALSE(peer.receive_request("NOTIFY", 50).has_value()) << "no retransmission over TCP";
+}
+
+// INVITE dialog: the 2xx is retransmitted from the wheel (T1, 2*T1, ...)
+// until the ACK; our BYE is one of our client transactions and any final
+// answer (here 481) completes it.
+TEST_F(SipWorkerWire, InviteOkRetransmissionsThenByeAnswered481) {
+  Peer peer(false, worker_->port());
+  ASSERT_TRUE(peer.ok());
+  const std::string p = std::to_string(peer.port());
+  const std::string invite = "INVITE " + uri() + " SIP/2.0\r\n"
+                             "Via: SIP/2.0/UDP 127.0.0.1:" + p + ";branch=z9hG4bK-inv-1;rport\r\n"
+                             "Max-Forwards: 70\r\n"
+                             "From: <sip:bob@example.com>;tag=bob-1\r\n"
+                             "To: <" + uri() + ">\r\n"
+                             "Call-ID: invite-1\r\n"
+                             "CSeq: 1 INVITE\r\n"
+                             "Contact: <sip:bob@127.0.0.1:" + p + ">\r\n"
+                             "Content-Length: 0\r\n\r\n";
+  peer.send(invite);
+  auto req = sink_.wait_request(0);
+  ASSERT_TRUE(req.has_value());
+  worker_->post(Accept{req->id, req->dialog, "owner-2", "<" + uri() + ">", "", "", ""});
+  std::vector<Peer::Received> oks;
+  while (oks.size() < 3) {
+    auto m = peer.receive(2000);
+    ASSERT_TRUE(m.has_value());
+    if (start_line(m->text) == "SIP/2.0 200 OK") oks.push_back(*m);
+  }
+  EXPECT_GE(oks[1].at - oks[0].at, static_cast<int64_t>(kT1) - 3);
+  EXPECT_GE(oks[2].at - oks[1].at, static_cast<int64_t>(2 * kT1) - 3);
+  const std::string to = header(oks[0].text, "To");
+  peer.send("ACK " + uri() + " SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 127.0.0.1:" + p + ";branch=z9hG4bK-ack-1;rport\r\n"
+            "Max-Forwards: 70\r\n"
+            "From: <sip:bob@example.com>;tag=bob-1\r\n"
+            "To: " + to + "\r\n"
+            "Call-ID: invite-1\r\n"
+            "CSeq: 1 ACK\r\n"
+            "Content-Length: 0\r\n\r\n");
+  ASSERT_TRUE(sink_.wait_event(DialogEventKind::Confirmed, 2000).has_value());
+  worker_->post(Hangup{req->dialog, ""});
+  auto bye = peer.receive_request("BYE", 2000);
+  ASSERT_TRUE(bye.has_value());
+  EXPECT_EQ(header(bye->text, "Call-ID"), "invite-1");
+  peer.send(response_to(bye->text, 481, "Call/Transaction Does Not Exist"));
+  auto done = sink_.wait_event(DialogEventKind::ByeCompleted, 2000);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->event.status, 481);
+  EXPECT_EQ(done->event.owner, "owner-2");
+  EXPECT_EQ(done->event.dialog, req->dialog);
+}
+
+// No ACK: 64*T1 after the 2xx the worker reports AckTimeout and sends BYE
+// itself; an unanswered BYE completes with 408 after another 64*T1.
+TEST_F(SipWorkerWire, MissingAckThenUnansweredByeTimesOut) {
+  Peer peer(false, worker_->port());
+  ASSERT_TRUE(peer.ok());
+  const std::string p = std::to_string(peer.port());
+  peer.send("INVITE " + uri() + " SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 127.0.0.1:" + p + ";branch=z9hG4bK-inv-2;rport\r\n"
+            "Max-Forwards: 70\r\n"
+            "From: <sip:carol@example.com>;tag=carol-1\r\n"
+            "To: <" + uri() + ">\r\n"
+            "Call-ID: invite-2\r\n"
+            "CSeq: 1 INVITE\r\n"
+            "Contact: <sip:carol@127.0.0.1:" + p + ">\r\n"
+            "Content-Length: 0\r\n\r\n");
+  auto req = sink_.wait_request(0);
+  ASSERT_TRUE(req.has_value());
+  const int64_t accepted = now_ms();
+  worker_->post(Accept{req->id, req->dialog, "owner-3", "<" + uri() + ">", "", "", ""});
+  auto timeout = sink_.wait_event(DialogEventKind::AckTimeout, 64 * kT1 + 1500);
+  ASSERT_TRUE(timeout.has_value());
+  EXPECT_GE(timeout->at - accepted, 64 * kT1 - 5);
+  auto done = sink_.wait_event(DialogEventKind::ByeCompleted, 64 * kT1 + 1500);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->event.status, 408);
+  EXPECT_GE(done->at - timeout->at, 64 * kT1 - 5);
+}
+
+}  // namespace
+}  // namespace imserver::transport

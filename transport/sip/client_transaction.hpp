@@ -1,0 +1,43 @@
+#pragma once
+// The arithmetic of the SIP worker's own non-INVITE client transactions
+// (RFC 3261 §17.1.2), kept free of libre and of clocks so it can be tested
+// as plain functions. The worker (sip_worker.cpp) drives it from its timer
+// wheel; see there for why it does not use libre's client transactions.
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace imserver::transport {
+
+// Timers of one non-INVITE client transaction, from the worker's T1 and T2
+// (SipWorkerConfig::t1_ms / t2_ms, i.e. --sip.t1-ms / --sip.t2-ms).
+struct NictTimers {
+  uint32_t t1_ms = 500;
+  uint32_t t2_ms = 4000;
+
+  // Timer E after the first send (UDP only).
+  uint32_t first_retransmit_ms() const { return t1_ms; }
+  // Timer E after a retransmission that was sent `previous` ms after the
+  // copy before it: doubling up to T2 while Trying, T2 once a provisional
+  // response moved the transaction to Proceeding (§17.1.2.2).
+  uint32_t next_retransmit_ms(uint32_t previous, bool proceeding) const {
+    if (proceeding) return t2_ms;
+    const uint64_t doubled = 2ull * previous;
+    return doubled < t2_ms ? static_cast<uint32_t>(doubled) : t2_ms;
+  }
+  // Timer F, on every transport: no final response by then means 408.
+  uint64_t timeout_ms() const { return 64ull * t1_ms; }
+};
+
+// When an unanswered transaction over UDP sends its copies, in ms after the
+// first one (which is included as 0): 0, T1, 3*T1, 7*T1, ... with steps
+// capped at T2, all strictly before Timer F (64*T1) ends it.
+std::vector<uint64_t> nict_udp_send_offsets(const NictTimers& timers);
+
+// The branch parameter of the first Via header of an encoded SIP message
+// (empty when there is none). The worker uses it to match responses to the
+// requests libre encoded for it (§17.1.3: branch plus CSeq method).
+std::string_view first_via_branch(std::string_view message);
+
+}  // namespace imserver::transport

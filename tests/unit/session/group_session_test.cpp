@@ -347,3 +347,132 @@ TEST(GroupSession, AckTimeoutCountsAsDeparture) {
   EXPECT_EQ(fx.release, policy::ReleaseReason::BelowMinimum);
   EXPECT_EQ(commands_of<transport::Hangup>(fx).size(), 1u);
 }
+
+// ------------------------------------------------------------ conference state (PROTOCOL.md §4, §5.4)
+
+namespace {
+
+InboundRequest subscribe_request(const std::string& user, const std::string& event = "conference") {
+  InboundRequest r;
+  r.id = ++g_next;
+  r.dialog = ++g_next;
+  r.method = "SUBSCRIBE";
+  r.request_uri = kIdentity;
+  r.from_uri = "sip:" + user + "@example.com";
+  r.from_tag = user + "-sub";
+  r.call_id = user + "-sub" + std::to_string(r.id);
+  r.cseq = 1;
+  r.contacts = {"<sip:" + user + "@127.0.0.1:5999>"};
+  r.peer = {"127.0.0.1", 5999, "udp"};
+  r.headers = {{"event", event}, {"expires", "600"}};
+  return r;
+}
+
+uint16_t status_of(const session::Effects& fx) {
+  auto r = commands_of<transport::Respond>(fx);
+  return r.empty() ? 0 : r[0].status;
+}
+
+}  // namespace
+
+TEST(GroupSessionConference, ParticipantSubscriptionIsHandedToTheNotifier) {
+  Fixture f;
+  f.populate({"alice", "bob"});
+  auto fx = f.s.on_request(subscribe_request("bob"), who("bob"), 0);
+  ASSERT_TRUE(fx.subscribe.has_value());
+  EXPECT_TRUE(fx.commands.empty()) << "the notifier answers, not the session";
+  EXPECT_EQ(fx.subscribe->subscriber, "sip:bob@example.com");
+  EXPECT_EQ(fx.subscribe->expires, 600u);
+  EXPECT_EQ(fx.subscribe->description.identity, kIdentity);
+  EXPECT_EQ(fx.subscribe->description.maximum_user_count, 5u);
+}
+
+TEST(GroupSessionConference, SubscribeChecksComeInTheDocumentedOrder) {
+  Fixture f;
+  f.populate({"alice", "bob"});
+  EXPECT_EQ(status_of(f.s.on_request(subscribe_request("bob", "presence"), who("bob"), 0)), 489);
+  EXPECT_EQ(status_of(f.s.on_request(subscribe_request("bob"), std::nullopt, 0)), 403);
+  EXPECT_EQ(status_of(f.s.on_request(subscribe_request("henry"), who("henry"), 0)), 403)
+      << "not on the roster, not a watcher";
+  auto cfg = config();
+  cfg.conf.watchers = {"*@example.com"};
+  Fixture g(cfg);
+  g.populate({"alice", "bob"});
+  EXPECT_TRUE(g.s.on_request(subscribe_request("henry"), who("henry"), 0).subscribe.has_value());
+}
+
+TEST(GroupSessionConference, SubscribeInsideAnInviteDialogIsRefused) {
+  Fixture f;
+  f.populate({"alice", "bob"});
+  auto r = subscribe_request("bob");
+  r.in_dialog = true;
+  r.dialog = f.dialogs[1];
+  auto responses = commands_of<transport::Respond>(f.s.on_request(r, who("bob"), 0));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 403);
+  EXPECT_EQ(responses[0].reason, "Dialog sharing not supported");
+}
+
+TEST(GroupSessionConference, JoinIsReportedWhenTheAckArrives) {
+  Fixture f;
+  f.populate({"alice"});
+  auto r = invite("bob");
+  auto fx = f.s.on_request(r, who("bob"), 0);
+  EXPECT_FALSE(fx.roster.has_value()) << "not connected before the ACK";
+  fx = f.s.on_dialog_event(event(r.dialog, DialogEventKind::Confirmed), 1736935200000);
+  ASSERT_TRUE(fx.roster.has_value());
+  ASSERT_EQ(fx.roster->changed.size(), 1u);
+  EXPECT_TRUE(fx.roster->changed[0].connected);
+  EXPECT_EQ(fx.roster->changed[0].aor, "sip:bob@example.com");
+  EXPECT_EQ(fx.roster->changed[0].joining_method, "dialed-in");
+  EXPECT_EQ(fx.roster->changed[0].joining_when, "2025-01-15T10:00:00Z");
+}
+
+TEST(GroupSessionConference, LeaverIsReportedDepartedAndLosesItsSubscriptions) {
+  Fixture f;
+  f.populate({"alice", "bob", "carol"});
+  auto fx = f.s.on_dialog_event(event(f.dialogs[2], DialogEventKind::PeerBye), 0);
+  ASSERT_TRUE(fx.roster.has_value());
+  ASSERT_EQ(fx.roster->changed.size(), 1u);
+  EXPECT_FALSE(fx.roster->changed[0].connected);
+  EXPECT_EQ(fx.roster->changed[0].disconnection_method, "departed");
+  EXPECT_EQ(fx.roster->terminate_subscribers, std::vector<std::string>{"sip:carol@example.com"});
+  EXPECT_EQ(fx.roster->terminate_reason, "noresource");
+  EXPECT_FALSE(fx.roster->released);
+}
+
+TEST(GroupSessionConference, LeaverKeepsItsSubscriptionsWhenPolicySaysSo) {
+  auto cfg = config();
+  cfg.conf.subscription_requires_participation = false;
+  Fixture f(cfg);
+  f.populate({"alice", "bob", "carol"});
+  auto fx = f.s.on_dialog_event(event(f.dialogs[2], DialogEventKind::PeerBye), 0);
+  ASSERT_TRUE(fx.roster.has_value());
+  EXPECT_TRUE(fx.roster->terminate_subscribers.empty());
+}
+
+TEST(GroupSessionConference, UserWithAnotherDeviceStillParticipates) {
+  Fixture f;
+  f.populate({"alice", "bob"});
+  auto second = invite("bob", kIdentity, "<sip:bob@127.0.0.2:5070>");
+  f.s.on_request(second, who("bob"), 0);
+  f.s.on_dialog_event(event(second.dialog, DialogEventKind::Confirmed), 0);
+  auto fx = f.s.on_dialog_event(event(f.dialogs[1], DialogEventKind::PeerBye), 0);
+  ASSERT_TRUE(fx.roster.has_value());
+  EXPECT_EQ(fx.roster->changed.size(), 1u);
+  EXPECT_TRUE(fx.roster->terminate_subscribers.empty()) << "E25";
+  EXPECT_FALSE(fx.roster->released);
+}
+
+TEST(GroupSessionConference, ReleaseBootsTheRestAndEndsEverySubscription) {
+  Fixture f;
+  f.populate({"alice", "bob"});
+  auto fx = f.s.on_dialog_event(event(f.dialogs[1], DialogEventKind::PeerBye), 0);
+  ASSERT_TRUE(fx.roster.has_value());
+  EXPECT_TRUE(fx.roster->released);
+  ASSERT_EQ(fx.roster->changed.size(), 2u);
+  EXPECT_EQ(fx.roster->changed[0].disconnection_method, "departed");
+  EXPECT_EQ(fx.roster->changed[1].aor, "sip:alice@example.com");
+  EXPECT_EQ(fx.roster->changed[1].disconnection_method, "booted");
+  EXPECT_EQ(commands_of<transport::Hangup>(fx).size(), 1u);
+}

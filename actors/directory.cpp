@@ -189,6 +189,12 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
         st.registry->remove(identity);
         self->demonitor(*session);
         self->send(*session, FinishedAtom::value);
+        // Whatever path ended it, its notifier state goes too (a no-op when
+        // the release already ended every subscription).
+        session::RosterUpdate gone;
+        gone.description.identity = identity;
+        gone.released = true;
+        self->send(notifier_of(st, identity), std::move(gone));
       },
       [=](transport::DialogEvent& ev) {
         auto& st = self->state;

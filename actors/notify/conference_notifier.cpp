@@ -168,7 +168,9 @@ void ConferenceNotifier::on_request(const InboundRequest& r, int64_t now_ms, std
 // ------------------------------------------------------------ roster
 
 void ConferenceNotifier::on_roster(const session::RosterUpdate& u, int64_t now_ms, std::vector<Command>& out) {
-  if (!u.description.identity.empty()) description_ = u.description;
+  // A bare "session gone" notice (identity only) keeps what we knew.
+  if (u.description.maximum_user_count != 0) description_ = u.description;
+  else if (description_.identity.empty()) description_.identity = u.description.identity;
   for (const auto& e : u.changed) {
     auto& eps = users_[e.aor];
     if (eps.empty() && std::find(user_order_.begin(), user_order_.end(), e.aor) == user_order_.end())

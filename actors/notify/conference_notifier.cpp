@@ -185,7 +185,13 @@ void ConferenceNotifier::on_roster(const session::RosterUpdate& u, int64_t now_m
       if (e.connected) {
         // §4.3: back before the purge went out: no deletion, the user is
         // reported again as present.
-        if (s.pending_user_deletions.erase(e.aor)) s.known[e.aor];
+        // The subscriber still shows the old endpoints (as disconnected),
+        // so they count as known again and a new departure is reported.
+        auto pu = s.pending_user_deletions.find(e.aor);
+        if (pu != s.pending_user_deletions.end()) {
+          s.known[e.aor].insert(pu->second.begin(), pu->second.end());
+          s.pending_user_deletions.erase(pu);
+        }
         auto pe = s.pending_endpoint_deletions.find(e.aor);
         if (pe != s.pending_endpoint_deletions.end()) {
           pe->second.erase(e.entity);
@@ -364,7 +370,7 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
   } else {
     doc.state = ElementState::Partial;
     doc.users_state = ElementState::Partial;
-    for (const auto& aor : s.pending_user_deletions) {
+    for (const auto& [aor, entities] : s.pending_user_deletions) {
       ConfUser gone;
       gone.entity = aor;
       gone.state = ElementState::Deleted;
@@ -438,7 +444,7 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
     auto k = s.known.find(aor);
     if (k == s.known.end() || k->second.empty()) {
       if (k != s.known.end()) s.known.erase(k);
-      s.pending_user_deletions.insert(aor);
+      s.pending_user_deletions[aor].insert(entity);
       s.pending_endpoint_deletions.erase(aor);
     } else {
       s.pending_endpoint_deletions[aor].insert(entity);

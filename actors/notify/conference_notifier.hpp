@@ -77,7 +77,9 @@ class ConferenceNotifier {
     // What this subscriber has not been told yet, and what it knows.
     std::set<EndpointKey> dirty;
     std::map<std::string, std::set<std::string>> known;  // user -> endpoint entities reported present
-    std::set<std::string> pending_user_deletions;         // report sent; `deleted` goes with the next partial
+    // Report sent; `deleted` goes with the next partial. The endpoints the
+    // subscriber last saw are kept, so a rejoin can restore them.
+    std::map<std::string, std::set<std::string>> pending_user_deletions;
     std::map<std::string, std::set<std::string>> pending_endpoint_deletions;
   };
 

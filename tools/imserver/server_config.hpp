@@ -18,6 +18,7 @@ struct ServerConfig : caf::actor_system_config {
   int64_t sip_t1_ms = 500;
   int64_t sip_t2_ms = 4000;
   int64_t sip_answer_timeout_ms = 16000;
+  int64_t sip_udp_buffer_bytes = 4 << 20;
   // session.*
   std::string session_domain = "localhost";
   std::string session_identity_mode = "random";
@@ -64,6 +65,9 @@ struct ServerConfig : caf::actor_system_config {
         .add(sip_port, "port", "SIP port, UDP and TCP alike; 0 picks a free one (default 5060)")
         .add(sip_t1_ms, "t1-ms", "RFC 3261 T1 for what the focus sends: 2xx retransmission, ACK wait, NOTIFY/BYE Timer E and F (default 500)")
         .add(sip_t2_ms, "t2-ms", "RFC 3261 T2, the retransmission cap (default 4000)")
+        .add(sip_udp_buffer_bytes, "udp-buffer-bytes",
+             "UDP socket receive/send buffer; absorbs the 200s of a NOTIFY fan-out, capped by "
+             "net.core.rmem_max (default 4194304)")
         .add(sip_answer_timeout_ms, "answer-timeout-ms",
              "a request still unanswered after this gets 500 (default 16000)");
     opt_group{custom_options_, "session"}

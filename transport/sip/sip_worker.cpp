@@ -176,6 +176,7 @@ struct SipWorker::Impl {
   std::vector<Command> queue;
   bool wake_pending = false;
   bool stop_requested = false;
+  bool udp_buffer_sized = false;
   bool stopped = false;
 
   // Worker-thread state below.
@@ -746,6 +747,12 @@ struct SipWorker::Impl {
   }
 
   void on_request(const sip_msg* msg) {
+    if (!udp_buffer_sized && msg->tp == SIP_TRANSP_UDP && msg->sock && cfg.udp_buffer_bytes > 0) {
+      // libre gives no handle on the UDP socket it created, but every UDP
+      // message carries it; size its buffers once, on the first request.
+      udp_buffer_sized = true;
+      udp_sockbuf_set(static_cast<udp_sock*>(msg->sock), cfg.udp_buffer_bytes);
+    }
     const std::string method = to_str(msg->met);
     if (method == "ACK") return on_ack(msg);
     if (method == "CANCEL") {

@@ -30,6 +30,10 @@ struct SipWorkerConfig {
   uint32_t answer_timeout_ms = 16000;
   std::string software = "imserver";
   int max_fds = 16384;
+  // SO_RCVBUF/SO_SNDBUF of the UDP socket. The kernel default (~208 KiB)
+  // overflows when a NOTIFY fan-out's 200s come back all at once, and every
+  // dropped 200 costs a retransmission T1 later. Capped by net.core.rmem_max.
+  int udp_buffer_bytes = 4 << 20;
 };
 
 class SipWorker final : public CommandSink {

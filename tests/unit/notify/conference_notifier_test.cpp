@@ -312,6 +312,26 @@ TEST_F(NotifierTest, RejoinBeforeThePurgeDropsTheDeletion) {
   EXPECT_TRUE(has(back[0].body, "<status>connected</status>"));
 }
 
+// E26: a rejoin and a second departure while the report is still in flight
+// are not lost; the subscriber ends up told, then purged.
+TEST_F(NotifierTest, RejoinAndLeaveWhileTheReportIsInFlightAreStillReported) {
+  make();
+  roster(update({joined("alice"), joined("bob"), joined("carol")}));
+  answer(subscribe(1, "wendy"));
+  auto report = roster(update({left("carol")}));
+  ASSERT_EQ(report.size(), 1u);
+  EXPECT_TRUE(roster(update({joined("carol")})).empty());
+  EXPECT_TRUE(roster(update({left("carol")})).empty());
+  auto next = notifies(answer(report[0]));
+  ASSERT_EQ(next.size(), 1u) << "the second departure must reach the subscriber";
+  EXPECT_EQ(version_of(next[0]), 2);
+  EXPECT_TRUE(has(next[0].body, "<disconnection-method>departed</disconnection-method>"));
+  answer(next[0]);
+  auto later = roster(update({left("bob")}));
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_TRUE(has(later[0].body, "<user entity=\"sip:carol@example.com\" state=\"deleted\"/>"));
+}
+
 TEST_F(NotifierTest, SecondDeviceLeavingReportsOnlyThatEndpoint) {
   make();
   auto dev2 = joined("carol");

@@ -30,6 +30,21 @@ constexpr const char* kConfInfoType = "application/conference-info+xml";
 
 std::string hdr(const SipMessage& m, std::string_view name) { return m.header(name).value_or(""); }
 
+// The NOTIFY that follows a 200 to SUBSCRIBE: answered 200, active, with an
+// expires parameter between 1 and `max_expires`.
+std::optional<SipMessage> expect_active_notify(SipUa& ua, const Dialog& dialog, uint32_t max_expires) {
+  auto n = ua.wait_in_dialog(dialog, "NOTIFY", 5s);
+  if (!n) {
+    ADD_FAILURE() << "no NOTIFY after the 200";
+    return n;
+  }
+  ua.respond(*n, 200, "OK");
+  auto ss = parse_subscription_state(hdr(*n, "Subscription-State"));
+  EXPECT_EQ(ss.state, "active") << n->raw;
+  EXPECT_TRUE(ss.expires && *ss.expires >= 1 && *ss.expires <= max_expires) << n->raw;
+  return n;
+}
+
 std::string conference_headers_with_expires(uint32_t expires) {
   return std::string(kConferenceSubscribeHeaders) + "Expires: " + std::to_string(expires) + "\r\n";
 }
@@ -121,12 +136,8 @@ TEST_P(SubscribeTest, S02DefaultDuration) {
   ASSERT_EQ(r.final.status, 200) << r.error << "\n" << r.final.raw;
   EXPECT_EQ(r.request.raw.find("Expires:"), std::string::npos) << "test sent an Expires header";
   EXPECT_EQ(hdr(r.final, "Expires"), "3600") << r.final.raw;
-  auto n = ua.wait_in_dialog(r.dialog, "NOTIFY", 5s);
-  ASSERT_TRUE(n) << "no NOTIFY after the 200";
-  ua.respond(*n, 200, "OK");
-  auto ss = parse_subscription_state(hdr(*n, "Subscription-State"));
-  EXPECT_EQ(ss.state, "active") << n->raw;
-  EXPECT_TRUE(ss.expires && *ss.expires >= 1 && *ss.expires <= 3600) << n->raw;
+  auto n = expect_active_notify(ua, r.dialog, 3600);
+  ASSERT_TRUE(n);
 }
 
 // ---------------------------------------------------------------- TC-S03
@@ -146,12 +157,8 @@ TEST_P(SubscribeTest, S03IntervalTooBrief) {
   ASSERT_EQ(ok.final.status, 200) << ok.error << "\n" << ok.final.raw;
   auto granted = hdr(ok.final, "Expires");
   EXPECT_EQ(granted, "60") << ok.final.raw;
-  auto n = ua.wait_in_dialog(ok.dialog, "NOTIFY", 5s);
-  ASSERT_TRUE(n) << "no NOTIFY after the 200";
-  ua.respond(*n, 200, "OK");
-  auto ss = parse_subscription_state(hdr(*n, "Subscription-State"));
-  EXPECT_EQ(ss.state, "active") << n->raw;
-  EXPECT_TRUE(ss.expires && *ss.expires >= 1 && *ss.expires <= 60) << n->raw;
+  auto n = expect_active_notify(ua, ok.dialog, 60);
+  ASSERT_TRUE(n);
 }
 
 // ---------------------------------------------------------------- TC-S04

@@ -62,6 +62,15 @@ const caf::actor& notifier_of(DirectoryState& st, const std::string& identity) {
   return st.notifiers[std::hash<std::string>{}(identity) % st.notifiers.size()];
 }
 
+// The session is gone: its notifier ends every subscription it still has
+// (noresource) and drops the session's state.
+void tell_notifier_gone(Directory* self, const std::string& identity) {
+  session::RosterUpdate gone;
+  gone.description.identity = identity;
+  gone.released = true;
+  self->send(notifier_of(self->state, identity), std::move(gone));
+}
+
 void reply(DirectoryState& st, transport::Respond r) { st.sink->post({transport::Command{std::move(r)}}); }
 
 void create_session(Directory* self, InboundRequest& r) {
@@ -162,10 +171,7 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
                 << "; hanging up its dialogs\n";
       st.sink->post({transport::Command{transport::HangupOwner{identity}}});
       // Its subscribers learn that the conference is gone.
-      session::RosterUpdate gone;
-      gone.description.identity = identity;
-      gone.released = true;
-      self->send(notifier_of(st, identity), std::move(gone));
+      tell_notifier_gone(self, identity);
     }
   });
   self->set_exit_handler([=](caf::exit_msg& msg) {
@@ -191,10 +197,7 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
         self->send(*session, FinishedAtom::value);
         // Whatever path ended it, its notifier state goes too (a no-op when
         // the release already ended every subscription).
-        session::RosterUpdate gone;
-        gone.description.identity = identity;
-        gone.released = true;
-        self->send(notifier_of(st, identity), std::move(gone));
+        tell_notifier_gone(self, identity);
       },
       [=](transport::DialogEvent& ev) {
         auto& st = self->state;

@@ -59,7 +59,9 @@ void finish(Notifier* self, const std::string& identity, std::vector<transport::
     st.sessions.erase(it);
     return;
   }
-  arm(self, it->second->next_wakeup());
+  // Wake-ups that existed before this message are already armed; only a
+  // new one can be earlier.
+  arm(self, it->second->take_new_wakeup());
 }
 
 caf::behavior notifier_behavior(Notifier* self, session::ConferenceConfig conf, size_t index,
@@ -118,7 +120,10 @@ caf::behavior notifier_behavior(Notifier* self, session::ConferenceConfig conf, 
           finish(self, identity, out);
         }
         int64_t next = ConferenceNotifier::kNever;
-        for (auto& [identity, n] : st.sessions) next = std::min(next, n->next_wakeup());
+        for (auto& [identity, n] : st.sessions) {
+          n->take_new_wakeup();  // covered by the full scan
+          next = std::min(next, n->next_wakeup());
+        }
         arm(self, next);
       },
   };

@@ -111,6 +111,7 @@ void ConferenceNotifier::on_subscribe(const session::AuthorizedSubscribe& a, int
   s.subscriber = a.subscriber;
   s.event_id = a.event_id;
   s.expires_at_ms = now_ms + int64_t{a.expires} * 1000;
+  new_wakeup_ = std::min(new_wakeup_, s.expires_at_ms);
   if (a.expires == 0) {
     // RFC 6665 §4.4.3 fetch: one full document, and the subscription ends.
     s.terminating = true;
@@ -159,6 +160,7 @@ void ConferenceNotifier::on_request(const InboundRequest& r, int64_t now_ms, std
     // Refresh: a full document at once with version + 1 (§4.1).
     out.push_back(session::respond(r, 200, "OK", "Expires: " + std::to_string(granted.expires) + "\r\n" + contact));
     s.expires_at_ms = now_ms + int64_t{granted.expires} * 1000;
+    new_wakeup_ = std::min(new_wakeup_, s.expires_at_ms);
     s.need_full = true;
     s.send_now = true;
   }
@@ -259,6 +261,12 @@ void ConferenceNotifier::on_timer(int64_t now_ms, std::vector<Command>& out) {
   pump_all(now_ms, out);
 }
 
+int64_t ConferenceNotifier::take_new_wakeup() {
+  const int64_t w = new_wakeup_;
+  new_wakeup_ = kNever;
+  return w;
+}
+
 int64_t ConferenceNotifier::next_wakeup() const {
   int64_t next = kNever;
   const int64_t interval = conf_.min_notify_interval_ms;
@@ -287,7 +295,11 @@ void ConferenceNotifier::pump(Subscription& s, int64_t now_ms, std::vector<Comma
   }
   const bool changes = !s.dirty.empty() || s.purge_followup || s.send_now;
   if (!changes) return;
-  if (!s.send_now && now_ms < s.last_sent_ms + int64_t{conf_.min_notify_interval_ms}) return;  // on_timer later
+  const int64_t allowed_at = s.last_sent_ms + int64_t{conf_.min_notify_interval_ms};
+  if (!s.send_now && now_ms < allowed_at) {
+    new_wakeup_ = std::min(new_wakeup_, allowed_at);  // on_timer sends it
+    return;
+  }
   send(s, now_ms, out, false);
 }
 
@@ -312,8 +324,7 @@ void ConferenceNotifier::send(Subscription& s, int64_t now_ms, std::vector<Comma
   } else {
     const bool full = s.need_full || conf_.notify_mode == session::NotifyMode::Full;
     if (!render(s, full, terminal || s.send_now, doc)) {
-      s.dirty.clear();
-      s.purge_followup = false;
+      s.purge_followup = false;  // render() already consumed the changes
       return;
     }
   }

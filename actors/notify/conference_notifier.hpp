@@ -45,8 +45,13 @@ class ConferenceNotifier {
   // Expiries and rate-limited sends that are due.
   void on_timer(int64_t now_ms, std::vector<transport::Command>& out);
 
-  // When on_timer has something to do next (kNever: nothing).
+  // When on_timer has something to do next (kNever: nothing). O(subscriptions).
   int64_t next_wakeup() const;
+  // The earliest wake-up that came into being since the last call (a new or
+  // refreshed expiry, a send held back by the rate limit), then reset. O(1),
+  // so the actor can keep its timer armed after every message without the
+  // scan; next_wakeup() is only needed when the timer fires.
+  int64_t take_new_wakeup();
   // The session is released and every subscription has ended.
   bool finished() const { return released_ && subs_.empty(); }
   bool owns(transport::DialogId dialog) const { return subs_.count(dialog) != 0; }
@@ -101,6 +106,7 @@ class ConferenceNotifier {
   session::ConferenceDescription description_;
   bool released_ = false;
   uint64_t next_token_ = 1;
+  int64_t new_wakeup_ = kNever;  // see take_new_wakeup()
   // The roster as reported: users in join order, endpoints per user. Records
   // of departed endpoints stay until every subscriber that must hear about
   // the departure has been sent it (report, then purge: §4.3).

@@ -176,10 +176,10 @@ struct SipWorker::Impl {
   std::vector<Command> queue;
   bool wake_pending = false;
   bool stop_requested = false;
-  bool udp_buffer_sized = false;
   bool stopped = false;
 
   // Worker-thread state below.
+  bool udp_buffer_sized = false;  // on_request sized the UDP socket's buffers
   sip* stack = nullptr;
   sip_lsnr* listener = nullptr;
   sip_lsnr* response_listener = nullptr;

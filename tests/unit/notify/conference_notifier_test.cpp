@@ -175,6 +175,8 @@ TEST_F(NotifierTest, RateLimitDefersAndMergesUntilTheWindowEnds) {
   now += 200;
   EXPECT_TRUE(roster(update({left("dan")})).empty());
   EXPECT_EQ(n->next_wakeup(), 1000000 + 5000);
+  EXPECT_EQ(n->take_new_wakeup(), 1000000 + 5000) << "the held-back send is announced to the actor";
+  EXPECT_EQ(n->take_new_wakeup(), ConferenceNotifier::kNever) << "once";
   now = n->next_wakeup();
   std::vector<Command> out;
   n->on_timer(now, out);
@@ -266,6 +268,7 @@ TEST_F(NotifierTest, ExpiryEndsWithTimeoutAndNoBody) {
   roster(update({joined("alice")}));
   answer(subscribe(1, "alice", 60));
   EXPECT_EQ(n->next_wakeup(), now + 60000);
+  EXPECT_EQ(n->take_new_wakeup(), now + 60000);
   now += 60000;
   std::vector<Command> out;
   n->on_timer(now, out);

@@ -8,6 +8,7 @@
 
 #include "actors/caf_types.hpp"
 #include "actors/notifier_actor.hpp"
+#include "actors/session/refer_checks.hpp"
 #include "actors/session/request_checks.hpp"
 #include "actors/session_actor.hpp"
 #include "actors/session_registry.hpp"
@@ -111,6 +112,32 @@ void at_factory(Directory* self, InboundRequest& r) {
   reply(st, session::method_not_allowed(r));
 }
 
+// PROTOCOL.md §3.3: the Request-URI only routes; the session a REFER BYE
+// names in Refer-To decides, so the REFER goes to that session's actor. With
+// refer.allow_remove_others a Refer-To naming a user goes to the session of
+// the Request-URI (§3.8). Anything else is refused by the seed's step 2b.
+void route_refer(Directory* self, InboundRequest& r, const std::string& request_key) {
+  auto& st = self->state;
+  auto checked = session::check_refer(r, st.config.session.refer.lenient_unbracketed_method);
+  if (auto* refusal = std::get_if<transport::Respond>(&checked)) return reply(st, *refusal);
+  codec::Uri named = codec::refer_session_uri(std::get<session::ReferRequest>(checked).target);
+  const auto& served = st.config.served_hosts;
+  if (std::find(served.begin(), served.end(), lower(named.host)) != served.end()) {
+    named.host = st.config.session.domain;
+    if (auto session = st.registry->find(codec::canonical_aor(named))) {
+      self->send(*session, std::move(r));
+      return;
+    }
+  }
+  if (st.config.session.refer.allow_remove_others) {
+    if (auto session = st.registry->find(request_key)) {
+      self->send(*session, std::move(r));
+      return;
+    }
+  }
+  reply(st, respond(r, 403, "Forbidden"));
+}
+
 void route_request(Directory* self, InboundRequest& r) {
   auto& st = self->state;
   if (r.in_dialog) {
@@ -141,13 +168,12 @@ void route_request(Directory* self, InboundRequest& r) {
   const std::string key = codec::canonical_aor(key_uri);
   const auto& factories = st.config.factory_aors;
   if (std::find(factories.begin(), factories.end(), key) != factories.end()) return at_factory(self, r);
+  if (r.method == "REFER") return route_refer(self, r, key);
   if (auto session = st.registry->find(key)) {
     self->send(*session, std::move(r));
     return;
   }
-  // Unknown, RELEASING or released identity in a served domain: 404, but a
-  // REFER BYE naming it is refused by the seed's step 2b (PROTOCOL.md §1.2).
-  if (r.method == "REFER") return reply(st, respond(r, 403, "Forbidden"));
+  // Unknown, RELEASING or released identity in a served domain.
   reply(st, respond(r, 404, "Not Found"));
 }
 

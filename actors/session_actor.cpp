@@ -49,6 +49,10 @@ void apply(SessionActor* self, session::Effects effects, transport::CommandSink*
   } else {
     sink->post(std::move(effects.commands));
   }
+  if (effects.wake_at_ms) {
+    const int64_t delay = std::max<int64_t>(0, *effects.wake_at_ms - wall_clock_ms());
+    self->delayed_send(self, std::chrono::milliseconds(delay), TickAtom::value);
+  }
   // The notifier hears after the transport has the commands, so a BYE's 200
   // and the focus's own BYEs are on their way before any NOTIFY (TC-A02).
   if (st.notifier) {
@@ -93,6 +97,7 @@ caf::behavior session_behavior(SessionActor* self, SessionSpawn spawn, transport
         apply(self, self->state.logic->on_dialog_event(ev, wall_clock_ms()), sink);
       },
       [=](HeldCommands& held) { sink->post(std::move(held.commands)); },
+      [=](TickAtom) { apply(self, self->state.logic->on_tick(wall_clock_ms()), sink); },
       [=](FinishedAtom) { self->quit(); },
   };
 }

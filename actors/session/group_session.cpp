@@ -1,11 +1,15 @@
 #include "actors/session/group_session.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <ctime>
 #include <unordered_set>
 
+#include "actors/session/refer_checks.hpp"
 #include "actors/session/request_checks.hpp"
 #include "actors/session/subscribe_checks.hpp"
+#include "policy/refer_authorization.hpp"
 #include "transport/codec/name_addr.hpp"
 #include "transport/codec/sdp_msrp.hpp"
 #include "transport/codec/sip_uri.hpp"
@@ -84,9 +88,20 @@ Effects GroupSession::on_request(const InboundRequest& r, const std::optional<po
                                  int64_t now_ms) {
   Effects out;
   if (r.in_dialog) {
+    // A refer subscription outlives its REFER's removal (and even the
+    // session's release, §5.5 step 4), so its SUBSCRIBEs come first.
+    if (r.method == "SUBSCRIBE" && r.header("event") && event_package(*r.header("event")) == "refer")
+      return refer_subscribe(r, now_ms);
     auto ep = find_endpoint(r.dialog);
-    if (ep == state_.endpoints.end() || state_.phase != Phase::Active) {
+    const bool refer_dialog = std::any_of(state_.refer_subs.begin(), state_.refer_subs.end(),
+                                          [&](const ReferSubscription& s) { return s.dialog == r.dialog; });
+    if ((ep == state_.endpoints.end() && !refer_dialog) || state_.phase != Phase::Active) {
       out.commands.push_back(respond(r, 481, "Call/Transaction Does Not Exist"));
+      return out;
+    }
+    if (r.method == "REFER") return refer(r, originator, now_ms);
+    if (ep == state_.endpoints.end()) {  // a refer dialog carries nothing else
+      out.commands.push_back(method_not_allowed(r));
       return out;
     }
     if (r.method == "INVITE") return reinvite(r, *ep);
@@ -105,6 +120,7 @@ Effects GroupSession::on_request(const InboundRequest& r, const std::optional<po
   }
 
   // Out of dialog, addressed to the session identity (SESSIONS.md §1.1).
+  if (r.method == "REFER") return refer(r, originator, now_ms);  // 403 once released (§5.5)
   if (state_.phase != Phase::Active) {
     out.commands.push_back(respond(r, 404, "Not Found"));
     return out;
@@ -136,6 +152,11 @@ Effects GroupSession::on_request(const InboundRequest& r, const std::optional<po
 // directory's); the notifier answers what passes.
 Effects GroupSession::subscribe(const InboundRequest& r, const std::optional<policy::AssertedIdentity>& originator) {
   Effects out;
+  if (const auto* ev = r.header("event"); ev && event_package(*ev) == "refer") {
+    // E22: a refer subscription exists only inside the dialog of its REFER.
+    out.commands.push_back(respond(r, 403, "Forbidden"));
+    return out;
+  }
   if (auto bad = check_conference_event(r)) {  // S-b
     out.commands.push_back(*bad);
     return out;
@@ -331,6 +352,21 @@ Effects GroupSession::reinvite(const InboundRequest& r, Endpoint& ep) {
 
 Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
   Effects out;
+  if (ev.kind == DialogEventKind::RequestDone) {
+    // One of our refer NOTIFYs got its answer (408 for a timeout). Anything
+    // but a 2xx ends the subscription silently (E20).
+    auto sub = std::find_if(state_.refer_subs.begin(), state_.refer_subs.end(),
+                            [&](const ReferSubscription& s) { return s.in_flight && s.in_flight == ev.token; });
+    if (sub == state_.refer_subs.end()) return out;
+    sub->in_flight = 0;
+    if (sub->terminated_sent || ev.status >= 300) {
+      end_refer(out, sub);
+      finish_if_done();
+    } else {
+      pump_refer(out, *sub, now_ms);
+    }
+    return out;
+  }
   auto ep = find_endpoint(ev.dialog);
   if (ep == state_.endpoints.end()) return out;  // duplicates and late reports are harmless
   switch (ev.kind) {
@@ -350,6 +386,8 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
         if (state_.endpoints.empty() && state_.phase == Phase::Active)
           release(out, policy::ReleaseReason::Empty, now_ms);
         finish_if_done();
+      } else if (ep->status == EndpointStatus::Disconnecting) {
+        endpoint_gone(out, ev.dialog, now_ms);  // removed while its join was still pending
       }
       break;
     case DialogEventKind::AckTimeout:
@@ -371,17 +409,16 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
         ep->disconnection_method = "departed";
         depart(out, ep, true, now_ms);
       } else {
-        state_.endpoints.erase(ep);
-        finish_if_done();
+        // Disconnecting: the peer's BYE ended what our removal started.
+        endpoint_gone(out, ev.dialog, now_ms);
       }
       break;
     case DialogEventKind::ByeCompleted:
       // PROTOCOL.md §5.3 step 6: 2xx, 481, 408 or timeout all end it.
-      state_.endpoints.erase(ep);
-      finish_if_done();
+      endpoint_gone(out, ev.dialog, now_ms);
       break;
     case DialogEventKind::RequestDone:
-      break;  // the session sends no in-dialog requests of its own yet
+      break;  // handled above
   }
   return out;
 }
@@ -393,6 +430,13 @@ void GroupSession::depart(Effects& out, std::vector<Endpoint>::iterator ep, bool
   // A4: only someone who was reported connected is reported as gone.
   if (ep->status == EndpointStatus::Connected) report(out, *ep, false, now_ms);
   state_.endpoints.erase(ep);
+  after_departure(out, aor, initiator_may_have_left, now_ms);
+}
+
+// What remains after `aor` left: the release policy, then the termination
+// policy (A3-A5, B2a-vi..viii).
+void GroupSession::after_departure(Effects& out, const std::string& aor, bool initiator_may_have_left,
+                                   int64_t now_ms) {
   if (state_.phase != Phase::Active) {
     finish_if_done();
     return;
@@ -448,13 +492,238 @@ void GroupSession::release(Effects& out, policy::ReleaseReason why, int64_t now_
 }
 
 void GroupSession::finish_if_done() {
-  if (state_.phase == Phase::Active) {
-    // A session nobody is in or on the way into is over (R3), e.g. a
-    // creation that was CANCELled.
-    if (state_.endpoints.empty()) state_.phase = Phase::Released;
+  // A session nobody is in or on the way into is over (R3), e.g. a creation
+  // that was CANCELled; a releasing one once every BYE is done. Refer
+  // subscriptions still finish normally first (§5.5 step 4).
+  if (state_.endpoints.empty() && state_.refer_subs.empty()) state_.phase = Phase::Released;
+}
+
+bool GroupSession::user_participates(const std::string& aor) const {
+  return std::any_of(state_.endpoints.begin(), state_.endpoints.end(),
+                     [&](const Endpoint& e) { return e.aor == aor && e.status == EndpointStatus::Connected; });
+}
+
+// §3.3: the Refer-To, without method and URI headers, is this session's
+// identity (our own address stands for the domain, as in the directory).
+bool GroupSession::names_this_session(const codec::Uri& uri) const {
+  if (uri.scheme != "sip" && uri.scheme != "sips") return false;
+  std::string host = uri.host;
+  std::transform(host.begin(), host.end(), host.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const auto& served = config_.served_hosts;
+  if (host != config_.domain && std::find(served.begin(), served.end(), host) == served.end()) return false;
+  codec::Uri key = uri;
+  key.host = config_.domain;
+  auto mine = codec::parse_uri(state_.identity);
+  return mine && codec::canonical_aor(key) == codec::canonical_aor(*mine);
+}
+
+// PROTOCOL.md §3.4: B0 (check_refer), B1 and B2b (the policy), then the 2xx
+// before any side effect, the refer subscription's first NOTIFY, and the
+// Removal of Participant (§5.3) with the release and termination policies.
+Effects GroupSession::refer(const InboundRequest& r, const std::optional<policy::AssertedIdentity>& originator,
+                            int64_t now_ms) {
+  Effects out;
+  auto checked = check_refer(r, config_.refer.lenient_unbracketed_method);
+  if (auto* bad = std::get_if<transport::Respond>(&checked)) {
+    out.commands.push_back(std::move(*bad));
+    return out;
+  }
+  const ReferRequest& req = std::get<ReferRequest>(checked);
+  const codec::Uri named = codec::refer_session_uri(req.target);
+
+  policy::ReferByeFacts facts;
+  facts.originator_identified = originator.has_value();
+  facts.session_active = state_.phase == Phase::Active;
+  facts.allow_remove_others = config_.refer.allow_remove_others;
+  std::string target;
+  if (originator) {
+    facts.originator_participates = user_participates(originator->aor);
+    facts.originator_is_host = originator->aor == state_.initiator;
+    if (names_this_session(named)) {
+      facts.targets_self = true;
+      target = originator->aor;
+    } else if (config_.refer.allow_remove_others) {
+      // §3.8: a user's AoR; naming yourself that way needs no rights.
+      target = codec::canonical_aor(named);
+      facts.targets_self = target == originator->aor;
+      facts.targets_other_user = !facts.targets_self;
+      facts.target_participates = user_participates(target);
+    }
+  }
+  const auto decision = policy::authorize_refer_bye(facts);
+  if (decision != policy::ReferByeDecision::RemoveOriginator && decision != policy::ReferByeDecision::RemoveTarget) {
+    out.commands.push_back(respond(r, 403, "Forbidden"));
+    return out;
+  }
+
+  // B2a-i..iv: the 2xx goes out before anything else.
+  const uint16_t code = config_.refer.accept_code;
+  const char* reason = code == 202 ? "Accepted" : "OK";
+  std::string headers;
+  if (!r.in_dialog) headers += "Supported: norefersub\r\n";  // B2a-ii
+  if (!req.refer_sub) headers += "Refer-Sub: false\r\n";     // B2a-iii
+  uint64_t sub_dialog = 0;
+  if (req.refer_sub && !r.in_dialog) {
+    transport::AcceptSubscription a;
+    a.request = r.id;
+    a.dialog = r.dialog;
+    a.owner = owner_;
+    a.contact = focus_contact();
+    a.headers = headers;
+    a.status = code;
+    a.reason = reason;
+    out.commands.push_back(std::move(a));
+    sub_dialog = r.dialog;
+  } else {
+    out.commands.push_back(respond(r, code, reason, "Contact: " + focus_contact() + "\r\n" + headers));
+    if (req.refer_sub) sub_dialog = r.dialog;
+  }
+
+  // B3: the implicit subscription and its NOTIFY #1, ahead of the BYEs.
+  if (sub_dialog) {
+    ReferSubscription sub;
+    sub.dialog = sub_dialog;
+    sub.event_id = std::to_string(r.cseq);
+    sub.expires_at_ms = now_ms + int64_t{config_.refer.notify_expires_s} * 1000;
+    for (const auto& e : state_.endpoints)
+      if (e.aor == target && (e.status == EndpointStatus::Connected || e.status == EndpointStatus::Joining))
+        sub.removing.push_back(e.dialog);
+    sub.removal_done = sub.removing.empty();
+    state_.refer_subs.push_back(std::move(sub));
+    pump_refer(out, state_.refer_subs.back(), now_ms);
+  }
+
+  // B2a-v..ix.
+  remove_user(out, target, originator->aor, now_ms);
+  after_departure(out, target, true, now_ms);
+  return out;
+}
+
+void GroupSession::remove_user(Effects& out, const std::string& aor, const std::string& by, int64_t now_ms) {
+  for (auto& e : state_.endpoints) {
+    if (e.aor != aor || e.status == EndpointStatus::Disconnecting) continue;  // §5.3 step 1: idempotent
+    const bool was_connected = e.status == EndpointStatus::Connected;
+    e.status = EndpointStatus::Disconnecting;
+    e.disconnection_method = "booted";  // the focus sends the BYE (RFC 4575 §5.7.6)
+    e.disconnected_by = by;
+    if (was_connected) report(out, e, false, now_ms);
+    // A refer subscription sharing this dialog outlives its INVITE usage
+    // (RFC 5057), so its final NOTIFY can still be sent in it.
+    const bool shared = std::any_of(state_.refer_subs.begin(), state_.refer_subs.end(),
+                                    [&](const ReferSubscription& s) { return s.dialog == e.dialog; });
+    out.commands.push_back(Hangup{e.dialog, "", shared});
+  }
+}
+
+void GroupSession::endpoint_gone(Effects& out, uint64_t dialog, int64_t now_ms) {
+  auto ep = find_endpoint(dialog);
+  if (ep != state_.endpoints.end()) state_.endpoints.erase(ep);
+  for (auto& sub : state_.refer_subs) {
+    auto it = std::find(sub.removing.begin(), sub.removing.end(), dialog);
+    if (it == sub.removing.end()) continue;
+    sub.removing.erase(it);
+    if (sub.removing.empty() && !sub.removal_done) {
+      // §3.6 NOTIFY #2: 2xx, 481, 408, a timeout or a crossing BYE all mean
+      // the participant is no longer in the session.
+      sub.removal_done = true;
+      sub.notify_due = true;
+      pump_refer(out, sub, now_ms);
+    }
+  }
+  finish_if_done();
+}
+
+// Sends the subscription's next NOTIFY when one is due, none is awaiting its
+// answer, and the once-a-second rule (RFC 3515 §3.10) allows it.
+void GroupSession::pump_refer(Effects& out, ReferSubscription& sub, int64_t now_ms) {
+  auto wake = [&](int64_t at) { out.wake_at_ms = out.wake_at_ms ? std::min(*out.wake_at_ms, at) : at; };
+  if (sub.terminated_sent || sub.in_flight) return;
+  if (!sub.notify_due) {
+    wake(sub.expires_at_ms);
     return;
   }
-  if (state_.endpoints.empty()) state_.phase = Phase::Released;
+  if (sub.ever_sent && now_ms < sub.last_notify_ms + int64_t{config_.refer.min_notify_interval_ms}) {
+    wake(sub.last_notify_ms + config_.refer.min_notify_interval_ms);
+    return;
+  }
+  const bool final = sub.removal_done || sub.terminate;
+  std::string state;
+  if (sub.removal_done) {
+    state = "terminated;reason=noresource";
+  } else if (sub.terminate) {
+    state = "terminated;reason=timeout";  // unsubscribed or expired before the removal finished
+  } else {
+    const int64_t left_s = std::max<int64_t>(1, (sub.expires_at_ms - now_ms + 999) / 1000);
+    state = "active;expires=" + std::to_string(left_s);
+  }
+  transport::SendInDialog n;
+  n.dialog = sub.dialog;
+  n.method = "NOTIFY";
+  n.headers = "Event: refer;id=" + sub.event_id + "\r\nSubscription-State: " + state + "\r\nContact: " +
+              focus_contact() + "\r\n";
+  n.content_type = "message/sipfrag;version=2.0";
+  // §3.6: success means the participant is no longer in the session.
+  n.body = sub.removal_done ? "SIP/2.0 200 OK\r\n" : "SIP/2.0 100 Trying\r\n";
+  n.token = state_.next_token++;
+  out.commands.push_back(std::move(n));
+  sub.in_flight = state_.next_token - 1;
+  sub.notify_due = false;
+  sub.ever_sent = true;
+  sub.last_notify_ms = now_ms;
+  sub.terminated_sent = final;
+}
+
+void GroupSession::end_refer(Effects& out, std::vector<ReferSubscription>::iterator sub) {
+  const uint64_t dialog = sub->dialog;
+  state_.refer_subs.erase(sub);
+  const bool still_used = std::any_of(state_.refer_subs.begin(), state_.refer_subs.end(),
+                                      [&](const ReferSubscription& s) { return s.dialog == dialog; });
+  // On a dialog whose INVITE usage still lives this only withdraws the
+  // keep-after-BYE; otherwise the subscription dialog is gone (481 after).
+  if (!still_used) out.commands.push_back(transport::ForgetDialog{dialog});
+}
+
+// SUBSCRIBE Event: refer inside the refer subscription's dialog: a refresh,
+// or an early unsubscribe (E21) that ends the subscription but not the removal.
+Effects GroupSession::refer_subscribe(const InboundRequest& r, int64_t now_ms) {
+  Effects out;
+  const std::string id = event_id(r);
+  auto sub = std::find_if(state_.refer_subs.begin(), state_.refer_subs.end(), [&](const ReferSubscription& s) {
+    return s.dialog == r.dialog && !s.terminated_sent && (id.empty() || id == s.event_id);
+  });
+  if (sub == state_.refer_subs.end()) {
+    out.commands.push_back(respond(r, 481, "Subscription Does Not Exist"));
+    return out;
+  }
+  uint32_t granted = config_.refer.notify_expires_s;
+  if (const auto* e = r.header("expires")) {
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(e->c_str(), &end, 10);
+    if (e->empty() || *end != '\0' || !std::isdigit(static_cast<unsigned char>((*e)[0]))) {
+      out.commands.push_back(respond(r, 400, "Bad Expires"));
+      return out;
+    }
+    granted = static_cast<uint32_t>(std::min<unsigned long>(v, granted));
+  }
+  out.commands.push_back(respond(r, 200, "OK", "Contact: " + focus_contact() + "\r\nExpires: " +
+                                                   std::to_string(granted) + "\r\n"));
+  if (granted == 0) sub->terminate = true;
+  else sub->expires_at_ms = now_ms + int64_t{granted} * 1000;
+  sub->notify_due = true;
+  pump_refer(out, *sub, now_ms);
+  return out;
+}
+
+Effects GroupSession::on_tick(int64_t now_ms) {
+  Effects out;
+  for (auto& sub : state_.refer_subs) {
+    if (!sub.terminated_sent && !sub.removal_done && !sub.terminate && now_ms >= sub.expires_at_ms) {
+      sub.terminate = true;
+      sub.notify_due = true;
+    }
+    pump_refer(out, sub, now_ms);
+  }
+  return out;
 }
 
 }  // namespace imserver::session

@@ -16,6 +16,7 @@
 #include "actors/session/session_config.hpp"
 #include "policy/identity.hpp"
 #include "policy/release_policy.hpp"
+#include "transport/codec/sip_uri.hpp"
 #include "transport/sip/sip_messages.hpp"
 
 namespace imserver::session {
@@ -44,6 +45,25 @@ struct Endpoint {
                  msrp_local_path, msrp_remote_path, last_offer, sdp_answer);
 };
 
+// The implicit subscription of an accepted REFER (PROTOCOL.md §3.6): it
+// lives in the dialog the 2xx created or in the dialog the REFER arrived in,
+// reports 100 Trying, then 200 OK once every focus BYE of the removal is done.
+struct ReferSubscription {
+  uint64_t dialog = 0;
+  std::string event_id;            // the REFER's CSeq: Event: refer;id=<it>
+  std::vector<uint64_t> removing;  // dialogs whose focus BYE has not finished
+  bool removal_done = false;
+  bool terminate = false;          // unsubscribed or expired: end it before the removal is done
+  bool notify_due = true;          // something the subscriber has not been told
+  bool terminated_sent = false;    // the final NOTIFY is out
+  uint64_t in_flight = 0;          // token of the NOTIFY awaiting its answer (one at a time)
+  bool ever_sent = false;
+  int64_t last_notify_ms = 0;
+  int64_t expires_at_ms = 0;
+  MSGPACK_DEFINE(dialog, event_id, removing, removal_done, terminate, notify_due, terminated_sent, in_flight,
+                 ever_sent, last_notify_ms, expires_at_ms);
+};
+
 struct SessionState {
   std::string identity;  // sip:gs-...@domain
   policy::SessionKind kind = policy::SessionKind::AdHoc;
@@ -54,7 +74,10 @@ struct SessionState {
   std::vector<Endpoint> endpoints;
   uint64_t sdp_session_id = 0;
   uint64_t sdp_version = 0;
-  MSGPACK_DEFINE(identity, kind, phase, initiator, subject, allowed, endpoints, sdp_session_id, sdp_version);
+  std::vector<ReferSubscription> refer_subs;
+  uint64_t next_token = 1;  // SendInDialog tokens of the session's own NOTIFYs
+  MSGPACK_DEFINE(identity, kind, phase, initiator, subject, allowed, endpoints, sdp_session_id, sdp_version,
+                 refer_subs, next_token);
 };
 
 // What one step produced.
@@ -65,6 +88,8 @@ struct Effects {
   // decision (sent after `commands`), and a SUBSCRIBE to accept.
   std::optional<RosterUpdate> roster;
   std::optional<AuthorizedSubscribe> subscribe;
+  // Call on_tick() at this time (a rate-limited or expiring refer NOTIFY).
+  std::optional<int64_t> wake_at_ms;
 };
 
 class GroupSession {
@@ -83,6 +108,9 @@ class GroupSession {
 
   Effects on_dialog_event(const transport::DialogEvent& event, int64_t now_ms);
 
+  // The time an earlier Effects::wake_at_ms asked for (or later).
+  Effects on_tick(int64_t now_ms);
+
   // Released and every BYE answered: the actor may stop.
   bool finished() const { return state_.phase == Phase::Released; }
 
@@ -98,6 +126,19 @@ class GroupSession {
   Effects reinvite(const transport::InboundRequest& invite, Endpoint& ep);
   Effects subscribe(const transport::InboundRequest& r, const std::optional<policy::AssertedIdentity>& originator);
   void depart(Effects& out, std::vector<Endpoint>::iterator ep, bool initiator_may_have_left, int64_t now_ms);
+  void after_departure(Effects& out, const std::string& aor, bool initiator_may_have_left, int64_t now_ms);
+  // REFER method=BYE (PROTOCOL.md §3) and its implicit subscription.
+  Effects refer(const transport::InboundRequest& r, const std::optional<policy::AssertedIdentity>& originator,
+                int64_t now_ms);
+  Effects refer_subscribe(const transport::InboundRequest& r, int64_t now_ms);
+  // §5.3 for every endpoint of `aor`: booted by `by`, BYE, reported.
+  void remove_user(Effects& out, const std::string& aor, const std::string& by, int64_t now_ms);
+  void pump_refer(Effects& out, ReferSubscription& sub, int64_t now_ms);
+  void end_refer(Effects& out, std::vector<ReferSubscription>::iterator sub);
+  // An endpoint's dialog is over (our BYE done, a crossing BYE, ...).
+  void endpoint_gone(Effects& out, uint64_t dialog, int64_t now_ms);
+  bool user_participates(const std::string& aor) const;
+  bool names_this_session(const codec::Uri& uri) const;
   void release(Effects& out, policy::ReleaseReason why, int64_t now_ms);
   RosterUpdate& roster(Effects& out) const;
   void report(Effects& out, const Endpoint& ep, bool connected, int64_t now_ms) const;

@@ -13,6 +13,15 @@
 
 namespace imserver::session {
 
+// refer.* (PROTOCOL.md §8, §3.6).
+struct ReferConfig {
+  uint16_t accept_code = 202;              // 202 (OMA-3515) or 200 (RFC 7647)
+  uint32_t notify_expires_s = 60;          // expires of the refer subscription
+  bool lenient_unbracketed_method = true;  // sip:x;method=BYE without <> counts
+  bool allow_remove_others = false;        // RFC 4579 eject by the initiator/host
+  uint32_t min_notify_interval_ms = 1000;  // RFC 3515 §3.10: at most one NOTIFY a second
+};
+
 struct SessionConfig {
   std::string domain = "localhost";               // session.domain
   policy::ReleaseRules release;                   // release.*
@@ -23,11 +32,15 @@ struct SessionConfig {
   std::vector<std::string> local_domains;         // auth.local_domains (lower-case)
   codec::MsrpAnswerConfig msrp;                   // msrp.*, sdp.*
   ConferenceConfig conf;                          // conf.*
+  ReferConfig refer;                              // refer.*
+  // Hosts that stand for `domain` in a URI naming a session (lower-case):
+  // the domain itself and the server's own address.
+  std::vector<std::string> served_hosts;
 };
 
 // Methods this server implements today; Allow lists exactly these.
-inline constexpr const char* kAllow = "INVITE, ACK, CANCEL, BYE, OPTIONS, SUBSCRIBE";
+inline constexpr const char* kAllow = "INVITE, ACK, CANCEL, BYE, OPTIONS, SUBSCRIBE, REFER";
 // Event packages this server notifies (RFC 6665 §8.2.2).
-inline constexpr const char* kAllowEvents = "conference";
+inline constexpr const char* kAllowEvents = "conference, refer";
 
 }  // namespace imserver::session

@@ -139,6 +139,18 @@ std::optional<imserver::actors::DirectoryConfig> build_directory_config(const Se
   s.msrp.answer_passive_for_actpass = cfg.sdp_answer_setup_for_actpass == "passive";
 
   if (auto failure = fill_conference_config(cfg, s.conf)) return fail(*failure);
+  if (cfg.refer_accept_code != 202 && cfg.refer_accept_code != 200)
+    return fail("--refer.accept-code must be 202 or 200");
+  s.refer.accept_code = static_cast<uint16_t>(cfg.refer_accept_code);
+  // Shorter than the BYE's 64*T1 and the final NOTIFY could be cut off.
+  if (cfg.refer_notify_expires < 1 || cfg.refer_notify_expires > 86400)
+    return fail("--refer.notify-expires must be 1..86400 seconds");
+  s.refer.notify_expires_s = static_cast<uint32_t>(cfg.refer_notify_expires);
+  s.refer.lenient_unbracketed_method = cfg.refer_lenient_unbracketed_method;
+  s.refer.allow_remove_others = cfg.refer_allow_remove_others;
+  if (cfg.refer_min_notify_interval_ms < 0 || cfg.refer_min_notify_interval_ms > 60000)
+    return fail("--refer.min-notify-interval-ms must be 0..60000");
+  s.refer.min_notify_interval_ms = static_cast<uint32_t>(cfg.refer_min_notify_interval_ms);
 
   std::string error;
   auto trusted = imserver::policy::TrustedPeers::parse(cfg.auth_trusted_peers, &error);
@@ -155,6 +167,7 @@ std::optional<imserver::actors::DirectoryConfig> build_directory_config(const Se
     out.factory_aors.push_back(imserver::codec::canonical_aor(*uri));
   }
   out.served_hosts = {s.domain, lower(cfg.sip_host)};
+  s.served_hosts = out.served_hosts;
   if (cfg.test_answer_delay_ms < 0) return fail("--test.answer-delay-ms must not be negative");
   out.answer_delay_ms = static_cast<uint32_t>(cfg.test_answer_delay_ms);
   out.test_hooks = cfg.test_hooks;
@@ -187,6 +200,8 @@ int main(int argc, char** argv) {
       {"--release.on-initiator-leave", &ServerConfig::release_on_initiator_leave},
       {"--conf.subscription-requires-participation", &ServerConfig::conf_subscription_requires_participation},
       {"--conf.include-media", &ServerConfig::conf_include_media},
+      {"--refer.lenient-unbracketed-method", &ServerConfig::refer_lenient_unbracketed_method},
+      {"--refer.allow-remove-others", &ServerConfig::refer_allow_remove_others},
       {"--sdp.max-size-attribute", &ServerConfig::sdp_max_size_attribute},
       {"--test.hooks", &ServerConfig::test_hooks},
   };

@@ -47,6 +47,12 @@ struct ServerConfig : caf::actor_system_config {
   int64_t conf_sub_max_expires = 3600;
   std::string conf_unsubscribe_body = "none";
   bool conf_include_media = true;
+  // refer.* (PROTOCOL.md §8)
+  int64_t refer_accept_code = 202;
+  int64_t refer_notify_expires = 60;
+  bool refer_lenient_unbracketed_method = true;
+  bool refer_allow_remove_others = false;
+  int64_t refer_min_notify_interval_ms = 1000;
   // msrp.*, sdp.*
   std::string msrp_host = "127.0.0.1";
   int64_t msrp_port = 2855;
@@ -120,6 +126,17 @@ struct ServerConfig : caf::actor_system_config {
              "body of the NOTIFY answering an unsubscribe: none or full (default none)")
         .add(conf_include_media, "include-media",
              "<media> in conference-info endpoints; false for RCS clients (default true)");
+    opt_group{custom_options_, "refer"}
+        .add(refer_accept_code, "accept-code",
+             "2xx to an accepted REFER BYE: 202 (OMA) or 200 (RFC 7647) (default 202)")
+        .add(refer_notify_expires, "notify-expires",
+             "expires of the refer subscription in seconds, above 64*T1 (default 60)")
+        .add(refer_lenient_unbracketed_method, "lenient-unbracketed-method",
+             "take ;method=BYE after an unbracketed Refer-To URI as the URI's (default true)")
+        .add(refer_allow_remove_others, "allow-remove-others",
+             "the initiator may remove another participant by REFER (RFC 4579) (default false)")
+        .add(refer_min_notify_interval_ms, "min-notify-interval-ms",
+             "least time between two refer NOTIFYs of one subscription (default 1000)");
     opt_group{custom_options_, "msrp"}
         .add(msrp_host, "host", "MSRP listen address named in SDP answers (default 127.0.0.1)")
         .add(msrp_port, "port", "MSRP TCP port named in SDP answers (default 2855)")

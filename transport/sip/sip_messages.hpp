@@ -126,16 +126,24 @@ struct Accept {
 struct Hangup {
   DialogId dialog = 0;
   std::string reason_header;  // optional RFC 3326 Reason value
+  // Another usage shares the dialog (the refer subscription of a REFER that
+  // arrived inside it, RFC 5057): the BYE ends only the INVITE usage, and
+  // the dialog stays for SendInDialog and in-dialog SUBSCRIBE until
+  // ForgetDialog.
+  bool keep_dialog = false;
 };
 
-// 2xx to a pending out-of-dialog SUBSCRIBE: its early dialog becomes a
-// subscription dialog owned by `owner` (no ACK in a non-INVITE usage).
+// 2xx to a pending out-of-dialog SUBSCRIBE or REFER: its early dialog
+// becomes a subscription dialog owned by `owner` (no ACK in a non-INVITE
+// usage).
 struct AcceptSubscription {
   RequestId request = 0;
   DialogId dialog = 0;
   std::string owner;
   std::string contact;
   std::string headers;  // Expires etc.
+  uint16_t status = 200;  // 202 for a REFER (RFC 3515)
+  std::string reason = "OK";
 };
 
 // A request inside a dialog we hold (NOTIFY for now). Reports RequestDone
@@ -150,7 +158,8 @@ struct SendInDialog {
 };
 
 // Drop a non-INVITE dialog usage (a subscription that ended); later
-// requests in it get 481.
+// requests in it get 481. On a dialog whose INVITE usage still lives it
+// only withdraws Hangup's keep_dialog, so the BYE then ends the dialog.
 struct ForgetDialog {
   DialogId dialog = 0;
 };

@@ -95,6 +95,9 @@ struct SipWorker::Impl {
     bool initial_confirmed = false;
     bool hangup_after_ack = false;
     std::string hangup_reason;
+    // Hangup::keep_dialog: a refer subscription shares this dialog, so our
+    // BYE ends only the INVITE usage (RFC 5057).
+    bool keep_after_bye = false;
 
     ~Dialog() {
       mem_deref(ok_mb);
@@ -416,6 +419,7 @@ struct SipWorker::Impl {
       return;
     }
     d->hangup_reason = h.reason_header;
+    d->keep_after_bye = d->keep_after_bye || h.keep_dialog;
     switch (d->state) {
       case Dialog::State::Early:
         // Not answered yet: the nearest thing to a BYE is a final refusal.
@@ -452,13 +456,15 @@ struct SipWorker::Impl {
     d->owner = a.owner;
     d->state = Dialog::State::Confirmed;
     std::string tail = "Contact: " + a.contact + "\r\n" + a.headers + "Content-Length: 0\r\n\r\n";
-    sip_treplyf(&p.st, nullptr, stack, p.msg, false, 200, "OK", "%s", tail.c_str());
+    sip_treplyf(&p.st, nullptr, stack, p.msg, false, a.status, a.reason.c_str(), "%s", tail.c_str());
     mem_deref(const_cast<sip_msg*>(p.msg));
   }
 
   void execute(SendInDialog& c) {
     Dialog* d = find_dialog(c.dialog);
-    if (!d || d->state == Dialog::State::Closing || d->state == Dialog::State::Early) {
+    const bool usable = d && (d->state == Dialog::State::AwaitAck || d->state == Dialog::State::Confirmed ||
+                              (d->state == Dialog::State::Closing && d->keep_after_bye));
+    if (!usable) {
       sink.on_dialog_event(DialogEvent{c.dialog, d ? d->owner : std::string(), DialogEventKind::RequestDone, 481,
                                        c.token});
       return;
@@ -476,7 +482,9 @@ struct SipWorker::Impl {
 
   void execute(ForgetDialog& f) {
     Dialog* d = find_dialog(f.dialog);
-    if (d && !d->invite_usage) erase_dialog(d->id);
+    if (!d) return;
+    if (d->invite_usage) d->keep_after_bye = false;  // the BYE will end it
+    else erase_dialog(d->id);
   }
 
   void execute(HangupOwner& h) {
@@ -508,7 +516,15 @@ struct SipWorker::Impl {
     Dialog* d = find_dialog(id);
     if (!d) return;
     std::string owner = d->owner;
-    erase_dialog(id);
+    if (d->keep_after_bye) {
+      // Only the INVITE usage ended; the subscription usage goes on until
+      // its owner sends ForgetDialog.
+      d->invite_usage = false;
+      d->state = Dialog::State::Confirmed;
+      d->keep_after_bye = false;
+    } else {
+      erase_dialog(id);
+    }
     sink.on_dialog_event(DialogEvent{id, owner, DialogEventKind::ByeCompleted, status});
   }
 
@@ -807,7 +823,9 @@ struct SipWorker::Impl {
       }
       return on_peer_bye(d, msg);
     }
-    if (d->state == Dialog::State::Closing) {
+    if (d->state == Dialog::State::Closing && !(d->keep_after_bye && method == "SUBSCRIBE")) {
+      // Our BYE is out; only the subscription usage that Hangup kept still
+      // takes requests.
       sip_treply(nullptr, stack, msg, 481, "Call/Transaction Does Not Exist");
       return;
     }
@@ -840,7 +858,9 @@ struct SipWorker::Impl {
     DialogId dialog_id = 0;
     // Dialog-creating requests get an early dialog now, so whoever decides
     // can accept into it and CANCEL or an early BYE can find it.
-    if (method == "INVITE" || method == "SUBSCRIBE") {
+    // A REFER's 2xx creates the dialog of its implicit subscription
+    // (RFC 3515 §2.4.4) unless Refer-Sub: false was accepted.
+    if (method == "INVITE" || method == "SUBSCRIBE" || method == "REFER") {
       if (sip_msg_hdr(msg, SIP_HDR_CONTACT) == nullptr) {
         sip_treply(nullptr, stack, msg, 400, "Missing Contact");
         return;

@@ -476,3 +476,245 @@ TEST(GroupSessionConference, ReleaseBootsTheRestAndEndsEverySubscription) {
   EXPECT_EQ(fx.roster->changed[1].disconnection_method, "booted");
   EXPECT_EQ(commands_of<transport::Hangup>(fx).size(), 1u);
 }
+
+// ---------------------------------------------------------------- REFER BYE
+
+namespace {
+
+InboundRequest refer_from(const std::string& user, const std::string& refer_to = "<sip:gs-1@im.example.com;method=BYE>",
+                          const std::string& extra_name = "", const std::string& extra_value = "") {
+  InboundRequest r;
+  r.id = ++g_next;
+  r.dialog = ++g_next;  // the early dialog the transport made for it
+  r.method = "REFER";
+  r.request_uri = kIdentity;
+  r.from_uri = "sip:" + user + "@example.com";
+  r.from_tag = user + "-ref";
+  r.call_id = user + "-refer-" + std::to_string(r.id);
+  r.cseq = 5;
+  r.contacts = {"<sip:" + user + "@127.0.0.1:5999>"};
+  r.peer = {"127.0.0.1", 5999, "udp"};
+  r.headers = {{"p-asserted-identity", "<sip:" + user + "@example.com>"}, {"refer-to", refer_to}};
+  if (!extra_name.empty()) r.headers.push_back({extra_name, extra_value});
+  return r;
+}
+
+// Index of the first command holding T, or -1.
+template <class T>
+int index_of(const session::Effects& fx) {
+  for (size_t i = 0; i < fx.commands.size(); ++i)
+    if (std::holds_alternative<T>(fx.commands[i])) return static_cast<int>(i);
+  return -1;
+}
+
+DialogEvent notify_done(uint64_t dialog, uint64_t token, uint16_t status = 200) {
+  return DialogEvent{dialog, kIdentity, DialogEventKind::RequestDone, status, token};
+}
+
+session::SessionConfig unthrottled() {
+  auto c = config();
+  c.refer.min_notify_interval_ms = 0;
+  return c;
+}
+
+}  // namespace
+
+TEST(GroupSessionRefer, SelfRemovalAnswersFirstThenNotifiesThenByes) {
+  Fixture f(unthrottled());
+  f.populate({"alice", "bob", "carol", "dan"});
+  auto r = refer_from("carol");
+  auto fx = f.s.on_request(r, who("carol"), 1000);
+  const int accept = index_of<transport::AcceptSubscription>(fx);
+  const int notify = index_of<transport::SendInDialog>(fx);
+  const int bye = index_of<transport::Hangup>(fx);
+  ASSERT_GE(accept, 0);
+  ASSERT_GT(notify, accept);
+  ASSERT_GT(bye, notify);
+  const auto& a = std::get<transport::AcceptSubscription>(fx.commands[accept]);
+  EXPECT_EQ(a.status, 202);
+  EXPECT_EQ(a.dialog, r.dialog);
+  EXPECT_NE(a.headers.find("Supported: norefersub\r\n"), std::string::npos);
+  EXPECT_EQ(a.headers.find("Refer-Sub"), std::string::npos);
+  const auto& n1 = std::get<transport::SendInDialog>(fx.commands[notify]);
+  EXPECT_EQ(n1.dialog, r.dialog);
+  EXPECT_NE(n1.headers.find("Event: refer;id=5\r\n"), std::string::npos);
+  EXPECT_NE(n1.headers.find("Subscription-State: active;expires=60\r\n"), std::string::npos);
+  EXPECT_EQ(n1.body, "SIP/2.0 100 Trying\r\n");
+  const auto& h = std::get<transport::Hangup>(fx.commands[bye]);
+  EXPECT_EQ(h.dialog, f.dialogs[2]);
+  EXPECT_FALSE(h.keep_dialog);
+  ASSERT_TRUE(fx.roster);
+  ASSERT_EQ(fx.roster->changed.size(), 1u);
+  EXPECT_EQ(fx.roster->changed[0].disconnection_method, "booted");
+  EXPECT_EQ(fx.roster->changed[0].disconnection_by, "sip:carol@example.com");
+  EXPECT_EQ(fx.roster->terminate_subscribers, std::vector<std::string>{"sip:carol@example.com"});
+  EXPECT_FALSE(fx.roster->released);
+
+  // NOTIFY #2 waits for both the BYE and NOTIFY #1's answer (one at a time).
+  auto bye_done = f.s.on_dialog_event(event(f.dialogs[2], DialogEventKind::ByeCompleted, 200), 1010);
+  EXPECT_TRUE(commands_of<transport::SendInDialog>(bye_done).empty());
+  auto n2fx = f.s.on_dialog_event(notify_done(r.dialog, n1.token), 1020);
+  auto n2 = commands_of<transport::SendInDialog>(n2fx);
+  ASSERT_EQ(n2.size(), 1u);
+  EXPECT_NE(n2[0].headers.find("Subscription-State: terminated;reason=noresource\r\n"), std::string::npos);
+  EXPECT_EQ(n2[0].body, "SIP/2.0 200 OK\r\n");
+  auto end = f.s.on_dialog_event(notify_done(r.dialog, n2[0].token), 1030);
+  auto forget = commands_of<transport::ForgetDialog>(end);
+  ASSERT_EQ(forget.size(), 1u);
+  EXPECT_EQ(forget[0].dialog, r.dialog);
+  EXPECT_TRUE(f.s.state().refer_subs.empty());
+  EXPECT_EQ(f.s.state().phase, Phase::Active);
+}
+
+TEST(GroupSessionRefer, SecondNotifyKeepsTheOncePerSecondRule) {
+  Fixture f;  // default refer.min_notify_interval_ms = 1000
+  f.populate({"alice", "bob", "carol"});
+  auto r = refer_from("carol");
+  auto fx = f.s.on_request(r, who("carol"), 5000);
+  auto n1 = commands_of<transport::SendInDialog>(fx);
+  ASSERT_EQ(n1.size(), 1u);
+  f.s.on_dialog_event(notify_done(r.dialog, n1[0].token), 5005);
+  auto done = f.s.on_dialog_event(event(f.dialogs[2], DialogEventKind::ByeCompleted, 200), 5010);
+  EXPECT_TRUE(commands_of<transport::SendInDialog>(done).empty());
+  ASSERT_TRUE(done.wake_at_ms);
+  EXPECT_EQ(*done.wake_at_ms, 6000);
+  EXPECT_TRUE(commands_of<transport::SendInDialog>(f.s.on_tick(5999)).empty());
+  auto n2 = commands_of<transport::SendInDialog>(f.s.on_tick(6000));
+  ASSERT_EQ(n2.size(), 1u);
+  EXPECT_EQ(n2[0].body, "SIP/2.0 200 OK\r\n");
+}
+
+TEST(GroupSessionRefer, InDialogReferKeepsTheSharedDialogForItsFinalNotify) {
+  Fixture f(unthrottled());
+  f.populate({"alice", "bob", "carol"});
+  auto r = refer_from("carol");
+  r.in_dialog = true;
+  r.dialog = f.dialogs[2];
+  auto fx = f.s.on_request(r, who("carol"), 0);
+  auto responses = commands_of<transport::Respond>(fx);
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 202);
+  EXPECT_EQ(responses[0].headers.find("norefersub"), std::string::npos);
+  EXPECT_NE(responses[0].headers.find("Contact: <sip:gs-1@im.example.com>;isfocus"), std::string::npos);
+  auto hangups = commands_of<transport::Hangup>(fx);
+  ASSERT_EQ(hangups.size(), 1u);
+  EXPECT_TRUE(hangups[0].keep_dialog);
+  auto n1 = commands_of<transport::SendInDialog>(fx);
+  ASSERT_EQ(n1.size(), 1u);
+  EXPECT_EQ(n1[0].dialog, f.dialogs[2]);
+}
+
+TEST(GroupSessionRefer, ReferSubFalseMeansNoSubscription) {
+  Fixture f(unthrottled());
+  f.populate({"alice", "bob", "carol"});
+  auto fx = f.s.on_request(refer_from("carol", "<sip:gs-1@im.example.com;method=BYE>", "refer-sub", "FALSE"),
+                           who("carol"), 0);
+  auto responses = commands_of<transport::Respond>(fx);
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 202);
+  EXPECT_NE(responses[0].headers.find("Refer-Sub: false\r\n"), std::string::npos);
+  EXPECT_NE(responses[0].headers.find("Supported: norefersub\r\n"), std::string::npos);
+  EXPECT_TRUE(commands_of<transport::SendInDialog>(fx).empty());
+  EXPECT_TRUE(commands_of<transport::AcceptSubscription>(fx).empty());
+  EXPECT_EQ(commands_of<transport::Hangup>(fx).size(), 1u);
+  EXPECT_TRUE(f.s.state().refer_subs.empty());
+}
+
+TEST(GroupSessionRefer, RefusalsHaveNoSideEffects) {
+  struct Case {
+    const char* name;
+    std::string user;
+    bool identified;
+    std::string refer_to;
+    uint16_t status;
+  };
+  const Case cases[] = {
+      {"no identity", "carol", false, "<sip:gs-1@im.example.com;method=BYE>", 403},
+      {"not a participant", "eve", true, "<sip:gs-1@im.example.com;method=BYE>", 403},
+      {"another user's AoR", "alice", true, "<sip:bob@example.com;method=BYE>", 403},
+      {"other method", "carol", true, "<sip:gs-1@im.example.com;method=OPTIONS>", 403},
+      {"lower-case bye", "carol", true, "<sip:gs-1@im.example.com;method=bye>", 403},
+      {"no method", "carol", true, "<sip:gs-1@im.example.com>", 403},
+      {"escaped semicolon", "carol", true, "<sip:gs-1%3Bmethod%3DBYE@im.example.com>", 403},
+      {"tel", "carol", true, "<tel:+15551234>", 403},
+      {"two values", "carol", true, "<sip:gs-1@im.example.com;method=BYE>, <sip:gs-2@im.example.com;method=BYE>", 400},
+      {"unparsable", "carol", true, "<sip:gs-1@im.example.com;method=BYE", 400},
+  };
+  for (const auto& c : cases) {
+    Fixture f(unthrottled());
+    f.populate({"alice", "bob", "carol"});
+    auto fx = f.s.on_request(refer_from(c.user, c.refer_to),
+                             c.identified ? std::optional<policy::AssertedIdentity>(who(c.user)) : std::nullopt, 0);
+    auto responses = commands_of<transport::Respond>(fx);
+    ASSERT_EQ(responses.size(), 1u) << c.name;
+    EXPECT_EQ(responses[0].status, c.status) << c.name;
+    EXPECT_EQ(fx.commands.size(), 1u) << c.name;
+    EXPECT_FALSE(fx.roster) << c.name;
+    EXPECT_EQ(f.s.participating_users(), 3) << c.name;
+  }
+}
+
+TEST(GroupSessionRefer, SecondReferWhileDisconnectingIsRefused) {
+  Fixture f(unthrottled());
+  f.populate({"alice", "bob", "carol", "dan"});
+  f.s.on_request(refer_from("carol"), who("carol"), 0);
+  auto again = f.s.on_request(refer_from("carol"), who("carol"), 1);
+  auto responses = commands_of<transport::Respond>(again);
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 403);
+  EXPECT_TRUE(commands_of<transport::Hangup>(again).empty());
+}
+
+TEST(GroupSessionRefer, CrossingByeFinishesTheRemovalWithOneReport) {
+  Fixture f(unthrottled());
+  f.populate({"alice", "bob", "carol", "dan"});
+  auto r = refer_from("carol");
+  auto fx = f.s.on_request(r, who("carol"), 0);
+  auto n1 = commands_of<transport::SendInDialog>(fx);
+  ASSERT_EQ(n1.size(), 1u);
+  f.s.on_dialog_event(notify_done(r.dialog, n1[0].token), 1);
+  // The transport answers the participant's own BYE; if it reports it, no
+  // second departure is reported and the refer subscription completes.
+  auto peer = f.s.on_dialog_event(event(f.dialogs[2], DialogEventKind::PeerBye), 2);
+  EXPECT_FALSE(peer.roster);
+  auto n2 = commands_of<transport::SendInDialog>(peer);
+  ASSERT_EQ(n2.size(), 1u);
+  EXPECT_EQ(n2[0].body, "SIP/2.0 200 OK\r\n");
+}
+
+TEST(GroupSessionRefer, ReleaseWaitsForTheReferSubscription) {
+  Fixture f(unthrottled());
+  f.populate({"alice", "bob"});
+  auto r = refer_from("bob");
+  auto fx = f.s.on_request(r, who("bob"), 0);
+  EXPECT_EQ(commands_of<transport::Hangup>(fx).size(), 2u);  // R1: Alice goes too
+  ASSERT_TRUE(fx.roster);
+  EXPECT_TRUE(fx.roster->released);
+  auto n1 = commands_of<transport::SendInDialog>(fx);
+  ASSERT_EQ(n1.size(), 1u);
+  f.s.on_dialog_event(event(f.dialogs[0], DialogEventKind::ByeCompleted, 200), 1);
+  f.s.on_dialog_event(event(f.dialogs[1], DialogEventKind::ByeCompleted, 481), 2);
+  EXPECT_FALSE(f.s.finished());
+  auto n2 = commands_of<transport::SendInDialog>(f.s.on_dialog_event(notify_done(r.dialog, n1[0].token), 3));
+  ASSERT_EQ(n2.size(), 1u);
+  EXPECT_FALSE(f.s.finished());
+  f.s.on_dialog_event(notify_done(r.dialog, n2[0].token, 481), 4);
+  EXPECT_TRUE(f.s.finished());
+}
+
+TEST(GroupSessionRefer, HostMayEjectOthersOnlyWithTheKnob) {
+  auto c = unthrottled();
+  c.refer.allow_remove_others = true;
+  Fixture f(c);
+  f.populate({"alice", "bob", "carol", "dan"});
+  auto denied = f.s.on_request(refer_from("bob", "<sip:dan@example.com;method=BYE>"), who("bob"), 0);
+  ASSERT_EQ(commands_of<transport::Respond>(denied).size(), 1u);
+  EXPECT_EQ(commands_of<transport::Respond>(denied)[0].status, 403);
+  auto fx = f.s.on_request(refer_from("alice", "<sip:carol@example.com;method=BYE>"), who("alice"), 0);
+  auto hangups = commands_of<transport::Hangup>(fx);
+  ASSERT_EQ(hangups.size(), 1u);
+  EXPECT_EQ(hangups[0].dialog, f.dialogs[2]);
+  ASSERT_TRUE(fx.roster);
+  EXPECT_EQ(fx.roster->changed[0].aor, "sip:carol@example.com");
+  EXPECT_EQ(fx.roster->changed[0].disconnection_by, "sip:alice@example.com");
+}

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "actors/session/conference_events.hpp"
+#include "transport/msrp/msrp_messages.hpp"
 #include "transport/sip/sip_messages.hpp"
 
 namespace imserver::actors {
@@ -27,6 +28,7 @@ using FinishedAtom = caf::atom_constant<caf::atom("finished")>;
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::transport::InboundRequest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::transport::DialogEvent)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::transport::MsrpLegFailed)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::actors::HeldCommands)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::session::RosterUpdate)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::session::AuthorizedSubscribe)

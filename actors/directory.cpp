@@ -23,6 +23,7 @@ using transport::InboundRequest;
 struct DirectoryState {
   DirectoryConfig config;
   transport::CommandSink* sink = nullptr;
+  transport::MsrpCommandSink* msrp = nullptr;
   std::unique_ptr<SessionRegistry> registry = std::make_unique<LocalSessionRegistry>();
   std::unordered_map<caf::actor_addr, std::string> identity_of;  // for down messages
   std::vector<caf::actor> notifiers;
@@ -90,6 +91,7 @@ void create_session(Directory* self, InboundRequest& r) {
   spawn.creating_invite = std::move(r);
   spawn.notifier = notifier_of(st, spawn.identity);
   spawn.directory = caf::actor_cast<caf::actor>(self);
+  spawn.msrp = st.msrp;
   const std::string identity = spawn.identity;
   auto session = spawn_session(self->system(), std::move(spawn), st.sink);
   self->monitor(session);
@@ -177,9 +179,11 @@ void route_request(Directory* self, InboundRequest& r) {
   reply(st, respond(r, 404, "Not Found"));
 }
 
-caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transport::CommandSink* sink) {
+caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transport::CommandSink* sink,
+                                transport::MsrpCommandSink* msrp) {
   self->state.config = std::move(config);
   self->state.sink = sink;
+  self->state.msrp = msrp;
   for (size_t i = 0; i < std::max<size_t>(1, self->state.config.notifiers); ++i)
     self->state.notifiers.push_back(spawn_notifier(self->system(), self->state.config.session.conf, i, sink));
   self->set_down_handler([=](caf::down_msg& down) {
@@ -225,6 +229,10 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
         // the release already ended every subscription).
         tell_notifier_gone(self, identity);
       },
+      [=](transport::MsrpLegFailed& failure) {
+        if (auto session = self->state.registry->find(failure.owner); session && !failure.owner.empty())
+          self->send(*session, std::move(failure));
+      },
       [=](transport::DialogEvent& ev) {
         auto& st = self->state;
         if (long n = notifier_index(ev.owner); n >= 0 && static_cast<size_t>(n) < st.notifiers.size()) {
@@ -239,8 +247,9 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
 
 }  // namespace
 
-caf::actor spawn_directory(caf::actor_system& sys, DirectoryConfig config, transport::CommandSink* sink) {
-  return sys.spawn(directory_behavior, std::move(config), sink);
+caf::actor spawn_directory(caf::actor_system& sys, DirectoryConfig config, transport::CommandSink* sink,
+                           transport::MsrpCommandSink* msrp) {
+  return sys.spawn(directory_behavior, std::move(config), sink, msrp);
 }
 
 void ActorEventSink::on_request(transport::InboundRequest request) {
@@ -250,5 +259,7 @@ void ActorEventSink::on_request(transport::InboundRequest request) {
 void ActorEventSink::on_dialog_event(transport::DialogEvent event) {
   caf::anon_send(directory_, std::move(event));
 }
+
+void ActorEventSink::on_leg_failed(transport::MsrpLegFailed event) { caf::anon_send(directory_, std::move(event)); }
 
 }  // namespace imserver::actors

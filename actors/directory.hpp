@@ -13,6 +13,7 @@
 
 #include "actors/session/session_config.hpp"
 #include "policy/trust.hpp"
+#include "transport/msrp/msrp_messages.hpp"
 #include "transport/sip/sip_messages.hpp"
 
 namespace imserver::actors {
@@ -28,14 +29,16 @@ struct DirectoryConfig {
   size_t notifiers = 2;                   // notifier actors sharing the NOTIFY fan-out
 };
 
-caf::actor spawn_directory(caf::actor_system& sys, DirectoryConfig config, transport::CommandSink* sink);
+caf::actor spawn_directory(caf::actor_system& sys, DirectoryConfig config, transport::CommandSink* sink,
+                           transport::MsrpCommandSink* msrp = nullptr);
 
 // Bridges the SIP worker's callbacks into the directory's mailbox.
-class ActorEventSink final : public transport::SipEventSink {
+class ActorEventSink final : public transport::SipEventSink, public transport::MsrpEventSink {
  public:
   void set_directory(caf::actor directory) { directory_ = std::move(directory); }
   void on_request(transport::InboundRequest request) override;
   void on_dialog_event(transport::DialogEvent event) override;
+  void on_leg_failed(transport::MsrpLegFailed event) override;
 
  private:
   caf::actor directory_;

@@ -23,6 +23,7 @@ struct SessionActorState {
   bool test_hooks = false;
   caf::actor notifier;
   caf::actor directory;
+  transport::MsrpCommandSink* msrp = nullptr;
   bool finish_reported = false;
   static inline const char* name = "im-session";
 };
@@ -49,6 +50,7 @@ void apply(SessionActor* self, session::Effects effects, transport::CommandSink*
   } else {
     sink->post(std::move(effects.commands));
   }
+  if (st.msrp && !effects.msrp.empty()) st.msrp->post(std::move(effects.msrp));
   if (effects.wake_at_ms) {
     const int64_t delay = std::max<int64_t>(0, *effects.wake_at_ms - wall_clock_ms());
     self->delayed_send(self, std::chrono::milliseconds(delay), TickAtom::value);
@@ -76,6 +78,7 @@ caf::behavior session_behavior(SessionActor* self, SessionSpawn spawn, transport
   st.test_hooks = spawn.test_hooks;
   st.notifier = spawn.notifier;
   st.directory = spawn.directory;
+  st.msrp = spawn.msrp;
   st.logic = std::make_unique<session::GroupSession>(spawn.config, spawn.identity, spawn.kind, spawn.identity,
                                                      spawn.seed);
   apply(self, st.logic->create(spawn.creating_invite, spawn.creator, wall_clock_ms()), sink);
@@ -97,6 +100,9 @@ caf::behavior session_behavior(SessionActor* self, SessionSpawn spawn, transport
         apply(self, self->state.logic->on_dialog_event(ev, wall_clock_ms()), sink);
       },
       [=](HeldCommands& held) { sink->post(std::move(held.commands)); },
+      [=](transport::MsrpLegFailed& failure) {
+        apply(self, self->state.logic->on_msrp_failure(failure, wall_clock_ms()), sink);
+      },
       [=](TickAtom) { apply(self, self->state.logic->on_tick(wall_clock_ms()), sink); },
       [=](FinishedAtom) { self->quit(); },
   };

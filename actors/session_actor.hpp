@@ -10,6 +10,7 @@
 #include "actors/session/session_config.hpp"
 #include "policy/identity.hpp"
 #include "policy/trust.hpp"
+#include "transport/msrp/msrp_messages.hpp"
 #include "transport/sip/sip_messages.hpp"
 
 namespace imserver::actors {
@@ -26,6 +27,7 @@ struct SessionSpawn {
   policy::AssertedIdentity creator;
   caf::actor notifier;   // where roster changes and SUBSCRIBEs go
   caf::actor directory;  // told when the session is finished
+  transport::MsrpCommandSink* msrp = nullptr;  // the MSRP worker (none in some tests)
 };
 
 caf::actor spawn_session(caf::actor_system& sys, SessionSpawn spawn, transport::CommandSink* sink);

@@ -74,6 +74,7 @@ ConfEndpoint ConferenceNotifier::full_endpoint(const EndpointReport& e) const {
     ep.disconnection_method = e.disconnection_method;
     ep.disconnection_when = e.disconnection_when;
     ep.disconnection_by = e.disconnection_by;
+    ep.disconnection_reason = e.disconnection_reason;
   } else if (conf_.include_media) {
     ep.media.push_back(codec::ConfMedia{});
   }
@@ -434,6 +435,7 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
             ep.disconnection_method = e.disconnection_method;
             ep.disconnection_when = e.disconnection_when;
             ep.disconnection_by = e.disconnection_by;
+            ep.disconnection_reason = e.disconnection_reason;
             user.endpoints.push_back(std::move(ep));
             known->second.erase(e.entity);
             reported_gone.emplace_back(aor, e.entity);

@@ -23,6 +23,7 @@ struct EndpointReport {
   std::string disconnection_method;  // departed | booted
   std::string disconnection_when;
   std::string disconnection_by;      // AoR that caused a `booted`, if any
+  std::string disconnection_reason;  // <reason>, e.g. when the MSRP leg failed
 };
 
 // The static part of the conference description (SESSIONS.md §2.6).

@@ -221,6 +221,7 @@ void GroupSession::report(Effects& out, const Endpoint& ep, bool connected, int6
     r.disconnection_method = ep.disconnection_method;
     r.disconnection_when = utc_datetime(now_ms);
     r.disconnection_by = ep.disconnected_by;
+    r.disconnection_reason = ep.disconnection_reason;
   }
   roster(out).changed.push_back(std::move(r));
 }
@@ -282,6 +283,7 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
         e.status = EndpointStatus::Disconnecting;
         e.disconnection_method = "replaced";
         out.commands.push_back(Hangup{e.dialog, ""});
+        msrp_release(out, e);
       }
     }
   }
@@ -297,6 +299,15 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
   ep.msrp_remote_path = answer.leg.remote_path;
   ep.last_offer = offer;
   ep.sdp_answer = answer.sdp;
+  ep.msrp_leg_id = leg_id;
+  ep.msrp_accept_types = answer.leg.accept_types;
+  ep.msrp_accept_wrapped_types = answer.leg.accept_wrapped_types;
+  ep.msrp_max_size = answer.leg.max_size.value_or(0);
+  ep.msrp_private_messages = answer.leg.private_messages;
+  // RFC 3264 §6.1 from the focus's side: it sends unless the participant
+  // only sends, and takes payloads unless the participant only receives.
+  ep.msrp_may_send = answer.leg.offer_direction != "recvonly" && answer.leg.offer_direction != "inactive";
+  ep.msrp_may_receive = answer.leg.offer_direction != "sendonly" && answer.leg.offer_direction != "inactive";
   state_.endpoints.push_back(ep);
   if (std::find(state_.allowed.begin(), state_.allowed.end(), who.aor) == state_.allowed.end())
     state_.allowed.push_back(who.aor);
@@ -336,6 +347,12 @@ Effects GroupSession::reinvite(const InboundRequest& r, Endpoint& ep) {
     }
     ep.last_offer = offer;
     ep.sdp_answer = answer.sdp;
+    if (ep.msrp_remote_path != answer.leg.remote_path && ep.msrp_registered) {
+      // §7.5: a new peer path re-binds the leg; the old binding goes.
+      ep.msrp_remote_path = answer.leg.remote_path;
+      msrp_release(out, ep);
+      msrp_add(out, ep);
+    }
     ep.msrp_remote_path = answer.leg.remote_path;
   }
   Accept accept;
@@ -375,6 +392,7 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
         ep->status = EndpointStatus::Connected;
         ep->joined_ms = now_ms;  // <joining-info><when>: the join completed now
         report(out, *ep, true, now_ms);
+        msrp_add(out, *ep);
       }
       break;
     case DialogEventKind::Cancelled:
@@ -429,6 +447,7 @@ void GroupSession::depart(Effects& out, std::vector<Endpoint>::iterator ep, bool
   const std::string aor = ep->aor;
   // A4: only someone who was reported connected is reported as gone.
   if (ep->status == EndpointStatus::Connected) report(out, *ep, false, now_ms);
+  msrp_release(out, *ep);  // A2
   state_.endpoints.erase(ep);
   after_departure(out, aor, initiator_may_have_left, now_ms);
 }
@@ -485,6 +504,7 @@ void GroupSession::release(Effects& out, policy::ReleaseReason why, int64_t now_
     e.status = EndpointStatus::Disconnecting;
     e.disconnection_method = "booted";
     out.commands.push_back(Hangup{e.dialog, ""});
+    msrp_release(out, e);
   }
   // §5.4: every subscription ends with noresource and the final document.
   roster(out).released = true;
@@ -611,7 +631,8 @@ void GroupSession::remove_user(Effects& out, const std::string& aor, const std::
     // (RFC 5057), so its final NOTIFY can still be sent in it.
     const bool shared = std::any_of(state_.refer_subs.begin(), state_.refer_subs.end(),
                                     [&](const ReferSubscription& s) { return s.dialog == e.dialog; });
-    out.commands.push_back(Hangup{e.dialog, "", shared});
+    out.commands.push_back(Hangup{e.dialog, e.disconnection_reason, shared});
+    msrp_release(out, e);  // §5.3 step 4: as soon as the BYE is handed over
   }
 }
 
@@ -723,6 +744,49 @@ Effects GroupSession::on_tick(int64_t now_ms) {
     }
     pump_refer(out, sub, now_ms);
   }
+  return out;
+}
+
+void GroupSession::msrp_add(Effects& out, Endpoint& ep) const {
+  if (ep.msrp_leg_id.empty()) return;
+  transport::MsrpLeg leg;
+  leg.leg_id = ep.msrp_leg_id;
+  leg.group = state_.identity;
+  leg.local_uri = ep.msrp_local_path;
+  leg.remote_path = ep.msrp_remote_path;
+  leg.aor = ep.aor;
+  leg.accept_types = ep.msrp_accept_types;
+  leg.accept_wrapped_types = ep.msrp_accept_wrapped_types;
+  if (ep.msrp_max_size) leg.max_size = ep.msrp_max_size;
+  leg.private_messages = ep.msrp_private_messages;
+  leg.may_send = ep.msrp_may_send;
+  leg.may_receive = ep.msrp_may_receive;
+  leg.owner = owner_;
+  leg.dialog = ep.dialog;
+  out.msrp.push_back(transport::MsrpAddLeg{std::move(leg)});
+  ep.msrp_registered = true;
+}
+
+void GroupSession::msrp_release(Effects& out, Endpoint& ep) const {
+  if (!ep.msrp_registered) return;
+  out.msrp.push_back(transport::MsrpReleaseLeg{ep.msrp_leg_id});
+  ep.msrp_registered = false;
+}
+
+Effects GroupSession::on_msrp_failure(const transport::MsrpLegFailed& failure, int64_t now_ms) {
+  Effects out;
+  auto ep = find_endpoint(failure.dialog);
+  if (ep == state_.endpoints.end() || ep->msrp_leg_id != failure.leg_id) return out;
+  ep->msrp_registered = false;  // the switch already let it go
+  if (ep->status != EndpointStatus::Connected || state_.phase != Phase::Active) return out;
+  // SESSIONS.md §8.2, §8.7: BYE, reported booted with the reason.
+  const std::string aor = ep->aor;
+  ep->status = EndpointStatus::Disconnecting;
+  ep->disconnection_method = "booted";
+  ep->disconnection_reason = "SIP;text=\"" + failure.reason + "\"";
+  report(out, *ep, false, now_ms);
+  out.commands.push_back(Hangup{ep->dialog, ep->disconnection_reason, false});
+  after_departure(out, aor, true, now_ms);
   return out;
 }
 

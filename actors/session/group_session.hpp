@@ -17,6 +17,7 @@
 #include "policy/identity.hpp"
 #include "policy/release_policy.hpp"
 #include "transport/codec/sip_uri.hpp"
+#include "transport/msrp/msrp_messages.hpp"
 #include "transport/sip/sip_messages.hpp"
 
 namespace imserver::session {
@@ -41,8 +42,18 @@ struct Endpoint {
   std::vector<std::string> msrp_remote_path;
   std::string last_offer;
   std::string sdp_answer;
+  // What the MSRP switch needs about the leg (SESSIONS.md §7.1, §8.5).
+  std::string msrp_leg_id;  // session-id of msrp_local_path
+  std::vector<std::string> msrp_accept_types, msrp_accept_wrapped_types;
+  uint64_t msrp_max_size = 0;  // 0: the participant gave no a=max-size
+  bool msrp_private_messages = false;
+  bool msrp_may_send = true, msrp_may_receive = true;
+  bool msrp_registered = false;  // the switch knows the leg
+  std::string disconnection_reason;
   MSGPACK_DEFINE(dialog, join_request, aor, entity, status, joined_ms, disconnection_method, disconnected_by,
-                 msrp_local_path, msrp_remote_path, last_offer, sdp_answer);
+                 msrp_local_path, msrp_remote_path, last_offer, sdp_answer, msrp_leg_id, msrp_accept_types,
+                 msrp_accept_wrapped_types, msrp_max_size, msrp_private_messages, msrp_may_send, msrp_may_receive,
+                 msrp_registered, disconnection_reason);
 };
 
 // The implicit subscription of an accepted REFER (PROTOCOL.md §3.6): it
@@ -88,6 +99,9 @@ struct Effects {
   // decision (sent after `commands`), and a SUBSCRIBE to accept.
   std::optional<RosterUpdate> roster;
   std::optional<AuthorizedSubscribe> subscribe;
+  // For the MSRP worker, after `commands` (a leaver's BYE is out before its
+  // MSRP leg goes, PROTOCOL.md §5.3 step 4).
+  std::vector<transport::MsrpCommand> msrp;
   // Call on_tick() at this time (a rate-limited or expiring refer NOTIFY).
   std::optional<int64_t> wake_at_ms;
 };
@@ -107,6 +121,10 @@ class GroupSession {
                      const std::optional<policy::AssertedIdentity>& originator, int64_t now_ms);
 
   Effects on_dialog_event(const transport::DialogEvent& event, int64_t now_ms);
+
+  // The MSRP switch gave up on a leg (congestion, no answer, MSRP error):
+  // the participant is removed like a booted one, with that reason.
+  Effects on_msrp_failure(const transport::MsrpLegFailed& failure, int64_t now_ms);
 
   // The time an earlier Effects::wake_at_ms asked for (or later).
   Effects on_tick(int64_t now_ms);
@@ -138,6 +156,9 @@ class GroupSession {
   // An endpoint's dialog is over (our BYE done, a crossing BYE, ...).
   void endpoint_gone(Effects& out, uint64_t dialog, int64_t now_ms);
   bool user_participates(const std::string& aor) const;
+  // Registers / releases the endpoint's leg at the MSRP switch.
+  void msrp_add(Effects& out, Endpoint& ep) const;
+  void msrp_release(Effects& out, Endpoint& ep) const;
   bool names_this_session(const codec::Uri& uri) const;
   void release(Effects& out, policy::ReleaseReason why, int64_t now_ms);
   RosterUpdate& roster(Effects& out) const;

@@ -21,13 +21,19 @@ namespace {
 
 constexpr const char* kReadyPrefix = "imserver listening sip=udp+tcp:";
 
-// Port from a ready line "imserver listening sip=udp+tcp:127.0.0.1:PORT";
-// 0 when the line is not a ready line.
-uint16_t ready_port(const std::string& line) {
-  if (line.rfind(kReadyPrefix, 0) != 0) return 0;
-  size_t colon = line.rfind(':');
-  if (colon == std::string::npos || colon < std::strlen(kReadyPrefix)) return 0;
-  std::string digits = line.substr(colon + 1);
+// The port after "<key>host:" in a ready line
+// "imserver listening sip=udp+tcp:127.0.0.1:PORT msrp=tcp:127.0.0.1:PORT";
+// 0 when the line is not a ready line or has no such field.
+uint16_t ready_field_port(const std::string& line, const std::string& key) {
+  if (line.rfind("imserver listening ", 0) != 0) return 0;
+  const size_t at = line.find(key);
+  if (at == std::string::npos) return 0;
+  size_t end = line.find(' ', at);
+  if (end == std::string::npos) end = line.size();
+  const std::string field = line.substr(at, end - at);
+  size_t colon = field.rfind(':');
+  if (colon == std::string::npos || colon < key.size()) return 0;
+  std::string digits = field.substr(colon + 1);
   while (!digits.empty() && (digits.back() == '\r' || digits.back() == ' ')) digits.pop_back();
   if (digits.empty() || digits.size() > 5) return 0;
   unsigned long v = 0;
@@ -37,6 +43,8 @@ uint16_t ready_port(const std::string& line) {
   }
   return v > 0 && v <= 65535 ? static_cast<uint16_t>(v) : 0;
 }
+
+uint16_t ready_port(const std::string& line) { return ready_field_port(line, kReadyPrefix + std::strlen("imserver listening ")); }
 
 }  // namespace
 
@@ -65,7 +73,7 @@ bool ServerProcess::start(std::vector<std::string> extra_flags, std::string* err
   const char* env = std::getenv("IMSERVER");
   binary_ = env && *env ? env : IMSERVER_BINARY;
   argv_ = {binary_, "--sip.port=0", "--session.domain=im.example.com",
-           "--session.identity-mode=sequential"};
+           "--session.identity-mode=sequential", "--msrp.port=0"};
   for (auto& f : extra_flags) argv_.push_back(std::move(f));
 
   std::vector<char*> argv;
@@ -132,6 +140,7 @@ bool ServerProcess::start(std::vector<std::string> extra_flags, std::string* err
       if (nl == std::string::npos) break;
       if (uint16_t p = ready_port(stdout_.substr(begin, nl - begin))) {
         port_ = p;
+        msrp_port_ = ready_field_port(stdout_.substr(begin, nl - begin), "msrp=tcp:");
         return true;
       }
       begin = nl + 1;

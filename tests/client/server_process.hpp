@@ -59,6 +59,8 @@ class ServerProcess {
   int wait_exit(std::chrono::milliseconds timeout);
 
   uint16_t port() const { return port_; }
+  // The MSRP listener's port from the ready line (the suite runs with --msrp.port=0).
+  uint16_t msrp_port() const { return msrp_port_; }
   pid_t pid() const { return pid_; }
   const std::string& binary() const { return binary_; }
   // The full argv, space separated (for diagnostics).
@@ -87,6 +89,7 @@ class ServerProcess {
   int wait_status_ = 0;
   int term_signal_ = 0;
   uint16_t port_ = 0;
+  uint16_t msrp_port_ = 0;
 
   std::thread reader_;
   mutable std::mutex mutex_;

@@ -133,7 +133,7 @@ start_watchdog() {
 # start_server [flags...]: starts imserver with SERVER_BASE_FLAGS (the
 # common test flags) plus the given ones, waits (10 s at most) for its ready
 # line and checks that line's exact form.
-SERVER_BASE_FLAGS=(--sip.port=0 --session.domain="$DOMAIN" --session.identity-mode=sequential)
+SERVER_BASE_FLAGS=(--sip.port=0 --msrp.port=0 --session.domain="$DOMAIN" --session.identity-mode=sequential)
 start_server() {
   [ -z "$SERVER_PID" ] || fail "start_server: a server is already running"
   SERVER_RUN=$((SERVER_RUN + 1))
@@ -145,7 +145,7 @@ start_server() {
   local i line
   for ((i = 0; i < 100; i++)); do
     line=$(head -n 1 "$SERVER_OUT" 2>/dev/null)
-    if [[ "$line" =~ ^imserver\ listening\ sip=udp\+tcp:127\.0\.0\.1:([0-9]+)$ ]]; then
+    if [[ "$line" =~ ^imserver\ listening\ sip=udp\+tcp:127\.0\.0\.1:([0-9]+)\ msrp=tcp: ]]; then
       SERVER_PORT=${BASH_REMATCH[1]}
       log "server #$SERVER_RUN ready on port $SERVER_PORT (pid $SERVER_PID)"
       return 0

@@ -47,10 +47,10 @@ a=sendrecv
       <ereg regexp="^ *application/sdp *$" search_in="hdr" header="Content-Type:" check_it="true" assign_to="ok"/>
       <ereg regexp="^ *{{INVITE_CSEQ|1}} INVITE$" search_in="hdr" header="CSeq:" check_it="true" assign_to="ok"/>
       <ereg regexp="[[:cntrl:]]c=IN IP4 127\.0\.0\.1[[:cntrl:]]" search_in="body" check_it="true" assign_to="ok"/>
-      <ereg regexp="[[:cntrl:]]m=message 2855 TCP/MSRP \*[[:cntrl:]]" search_in="body" check_it="true" assign_to="ok"/>
+      <ereg regexp="[[:cntrl:]]m=message [0-9]+ TCP/MSRP \*[[:cntrl:]]" search_in="body" check_it="true" assign_to="ok"/>
       <ereg regexp="[[:cntrl:]]a=accept-types:message/cpim[[:cntrl:]]" search_in="body" check_it="true" assign_to="ok"/>
       <ereg regexp="a=accept-types:.*a=accept-types:" search_in="body" check_it_inverse="true" assign_to="ok"/>
-      <ereg regexp="[[:cntrl:]]a=path:msrp://127\.0\.0\.1:2855/[A-Za-z0-9]{16};tcp[[:cntrl:]]" search_in="body" check_it="true" assign_to="ok"/>
+      <ereg regexp="[[:cntrl:]]a=path:msrp://127\.0\.0\.1:[0-9]+/[A-Za-z0-9]{16};tcp[[:cntrl:]]" search_in="body" check_it="true" assign_to="ok"/>
       <ereg regexp="a=path:.*a=path:" search_in="body" check_it_inverse="true" assign_to="ok"/>
       <ereg regexp="[[:cntrl:]]a=setup:passive[[:cntrl:]]" search_in="body" check_it="true" assign_to="ok"/>
       <ereg regexp="[[:cntrl:]]a=sendrecv[[:cntrl:]]" search_in="body" check_it="true" assign_to="ok"/>

@@ -18,6 +18,7 @@
 #include "policy/trust.hpp"
 #include "tools/imserver/server_config.hpp"
 #include "transport/codec/sip_uri.hpp"
+#include "transport/msrp/msrp_worker.hpp"
 #include "transport/sip/sip_worker.hpp"
 
 namespace {
@@ -174,6 +175,49 @@ std::optional<imserver::actors::DirectoryConfig> build_directory_config(const Se
   return out;
 }
 
+// The MSRP switch's knobs (SESSIONS.md §8, §11).
+std::optional<imserver::transport::MsrpWorkerConfig> build_msrp_config(const ServerConfig& cfg) {
+  auto fail = [](const std::string& why) {
+    std::cerr << "imserver: " << why << "\n";
+    return std::nullopt;
+  };
+  imserver::transport::MsrpWorkerConfig out;
+  out.host = cfg.msrp_host;
+  out.port = static_cast<uint16_t>(cfg.msrp_port);
+  auto& r = out.relay;
+  auto positive = [](int64_t v) { return v > 0; };
+  if (!positive(cfg.msrp_queue_max_messages) || !positive(cfg.msrp_queue_max_bytes))
+    return fail("--msrp.queue-max-messages and --msrp.queue-max-bytes must be positive");
+  if (!positive(cfg.msrp_congestion_kick_s) || !positive(cfg.msrp_response_timeout_s) ||
+      !positive(cfg.msrp_bind_timeout_s) || !positive(cfg.msrp_chunk_timeout_s))
+    return fail("--msrp.*-s timeouts must be positive");
+  if (cfg.msrp_out_chunk_size < 1 || cfg.msrp_out_chunk_size > 65536)
+    return fail("--msrp.out-chunk-size must be 1..65536");
+  if (cfg.msrp_dedupe_window < 0 || !positive(cfg.msrp_max_inflight_per_leg))
+    return fail("--msrp.dedupe-window must not be negative, --msrp.max-inflight-per-leg must be positive");
+  r.max_message_size = static_cast<uint64_t>(std::max<int64_t>(1, cfg.msrp_max_message_size));
+  r.queue_max_messages = static_cast<size_t>(cfg.msrp_queue_max_messages);
+  r.queue_max_bytes = static_cast<size_t>(cfg.msrp_queue_max_bytes);
+  r.congestion_kick_ms = static_cast<uint32_t>(std::min<int64_t>(cfg.msrp_congestion_kick_s, 86400) * 1000);
+  r.response_timeout_ms = static_cast<uint32_t>(std::min<int64_t>(cfg.msrp_response_timeout_s, 86400) * 1000);
+  r.bind_timeout_ms = static_cast<uint32_t>(std::min<int64_t>(cfg.msrp_bind_timeout_s, 86400) * 1000);
+  r.chunk_timeout_ms = static_cast<uint32_t>(std::min<int64_t>(cfg.msrp_chunk_timeout_s, 86400) * 1000);
+  r.out_chunk_size = static_cast<size_t>(cfg.msrp_out_chunk_size);
+  r.dedupe_window = static_cast<size_t>(cfg.msrp_dedupe_window);
+  r.max_inflight_per_leg = static_cast<size_t>(cfg.msrp_max_inflight_per_leg);
+  if (cfg.msrp_private_messages == "chatroom-aware") r.private_messages = imserver::transport::PrivateMessages::ChatroomAware;
+  else if (cfg.msrp_private_messages == "all") r.private_messages = imserver::transport::PrivateMessages::All;
+  else if (cfg.msrp_private_messages == "off") r.private_messages = imserver::transport::PrivateMessages::Off;
+  else return fail("--msrp.private-messages must be chatroom-aware, all or off");
+  r.private_copy_to_sender = cfg.msrp_private_copy_to_sender;
+  r.anonymous_to_is_group = cfg.msrp_anonymous_to_is_group;
+  r.directed_types = split_csv(lower(cfg.msrp_directed_types));
+  if (cfg.msrp_cpim_from_check != "reject" && cfg.msrp_cpim_from_check != "off")
+    return fail("--msrp.cpim-from-check must be reject or off");
+  r.cpim_from_check = cfg.msrp_cpim_from_check == "reject";
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -203,6 +247,8 @@ int main(int argc, char** argv) {
       {"--refer.lenient-unbracketed-method", &ServerConfig::refer_lenient_unbracketed_method},
       {"--refer.allow-remove-others", &ServerConfig::refer_allow_remove_others},
       {"--sdp.max-size-attribute", &ServerConfig::sdp_max_size_attribute},
+      {"--msrp.private-copy-to-sender", &ServerConfig::msrp_private_copy_to_sender},
+      {"--msrp.anonymous-to-is-group", &ServerConfig::msrp_anonymous_to_is_group},
       {"--test.hooks", &ServerConfig::test_hooks},
   };
   std::vector<std::pair<bool ServerConfig::*, bool>> bool_overrides;
@@ -235,6 +281,9 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  auto msrp_config = build_msrp_config(cfg);
+  if (!msrp_config) return 2;
+
   imserver::transport::SipWorkerConfig sip_config;
   sip_config.host = cfg.sip_host;
   sip_config.port = static_cast<uint16_t>(cfg.sip_port);
@@ -249,17 +298,25 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   imserver::actors::ActorEventSink sink;
   imserver::transport::SipWorker worker(sip_config, sink);
+  imserver::transport::MsrpWorker msrp_worker(*msrp_config, sink);
   {
-    caf::actor_system system{cfg};
-    auto directory = imserver::actors::spawn_directory(system, *directory_config, &worker);
-    sink.set_directory(directory);
     std::string error;
+    // MSRP first: the SDP answers name its actual port (--msrp.port=0).
+    if (!msrp_worker.start(&error)) {
+      std::cerr << "imserver: " << error << "\n";
+      return 1;
+    }
+    directory_config->session.msrp.msrp_port = msrp_worker.port();
+    caf::actor_system system{cfg};
+    auto directory = imserver::actors::spawn_directory(system, *directory_config, &worker, &msrp_worker);
+    sink.set_directory(directory);
     if (!worker.start(&error)) {
       std::cerr << "imserver: " << error << "\n";
       exit_code = 1;
     } else {
-      std::printf("imserver listening sip=udp+tcp:%s:%u\n", cfg.sip_host.c_str(),
-                  static_cast<unsigned>(worker.port()));
+      std::printf("imserver listening sip=udp+tcp:%s:%u msrp=tcp:%s:%u\n", cfg.sip_host.c_str(),
+                  static_cast<unsigned>(worker.port()), cfg.msrp_host.c_str(),
+                  static_cast<unsigned>(msrp_worker.port()));
       std::fflush(stdout);
       int sig = 0;
       sigwait(&stop_signals, &sig);
@@ -268,6 +325,7 @@ int main(int argc, char** argv) {
     // First no more input, then no more actors; the system's destructor
     // waits for every actor to finish.
     worker.stop();
+    msrp_worker.stop();
     sink.set_directory(caf::actor{});
     caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
   }

@@ -59,6 +59,20 @@ struct ServerConfig : caf::actor_system_config {
   std::string msrp_advertise_host;  // empty: msrp.host
   int64_t msrp_max_message_size = 1048576;
   std::string msrp_accept_wrapped_types = "*";
+  int64_t msrp_queue_max_messages = 500;
+  int64_t msrp_queue_max_bytes = 8388608;
+  int64_t msrp_congestion_kick_s = 120;
+  int64_t msrp_response_timeout_s = 30;
+  int64_t msrp_bind_timeout_s = 30;
+  int64_t msrp_chunk_timeout_s = 540;
+  int64_t msrp_out_chunk_size = 2048;
+  int64_t msrp_dedupe_window = 256;
+  int64_t msrp_max_inflight_per_leg = 8;
+  std::string msrp_private_messages = "chatroom-aware";
+  bool msrp_private_copy_to_sender = true;
+  bool msrp_anonymous_to_is_group = true;
+  std::string msrp_directed_types = "message/imdn+xml";
+  std::string msrp_cpim_from_check = "reject";
   std::string sdp_answer_setup_for_actpass = "passive";
   bool sdp_max_size_attribute = true;
   // test.* (for the conformance suite; leave off in production)
@@ -142,7 +156,28 @@ struct ServerConfig : caf::actor_system_config {
         .add(msrp_port, "port", "MSRP TCP port named in SDP answers (default 2855)")
         .add(msrp_advertise_host, "advertise-host", "host put in a=path and c= (default msrp.host)")
         .add(msrp_max_message_size, "max-message-size", "largest message in octets, a=max-size (default 1048576)")
-        .add(msrp_accept_wrapped_types, "accept-wrapped-types", "a=accept-wrapped-types value (default *)");
+        .add(msrp_accept_wrapped_types, "accept-wrapped-types", "a=accept-wrapped-types value (default *)")
+        .add(msrp_queue_max_messages, "queue-max-messages", "copies queued per leg at most (default 500)")
+        .add(msrp_queue_max_bytes, "queue-max-bytes", "octets queued per leg at most (default 8388608)")
+        .add(msrp_congestion_kick_s, "congestion-kick-s",
+             "a leg congested this long is removed from the session (default 120)")
+        .add(msrp_response_timeout_s, "response-timeout-s",
+             "a copy unanswered this long fails its leg (default 30)")
+        .add(msrp_bind_timeout_s, "bind-timeout-s", "a connection that binds no leg is closed after (default 30)")
+        .add(msrp_chunk_timeout_s, "chunk-timeout-s", "an incomplete message is dropped after (default 540)")
+        .add(msrp_out_chunk_size, "out-chunk-size", "largest chunk body the focus sends (default 2048)")
+        .add(msrp_dedupe_window, "dedupe-window", "Message-IDs remembered per leg (default 256)")
+        .add(msrp_max_inflight_per_leg, "max-inflight-per-leg", "incomplete messages per leg (default 8)")
+        .add(msrp_private_messages, "private-messages",
+             "private messages: chatroom-aware, all or off (default chatroom-aware)")
+        .add(msrp_private_copy_to_sender, "private-copy-to-sender",
+             "copy private messages to the sender's other devices (default true)")
+        .add(msrp_anonymous_to_is_group, "anonymous-to-is-group",
+             "CPIM To sip:anonymous@anonymous.invalid means the whole session (RCS) (default true)")
+        .add(msrp_directed_types, "directed-types",
+             "comma-separated wrapped types delivered to the named user whatever its chat-room caps "
+             "(default message/imdn+xml)")
+        .add(msrp_cpim_from_check, "cpim-from-check", "CPIM From must be the sender: reject or off (default reject)");
     opt_group{custom_options_, "sdp"}
         .add(sdp_answer_setup_for_actpass, "answer-setup-for-actpass",
              "a=setup answered to actpass: passive or active (default passive)")

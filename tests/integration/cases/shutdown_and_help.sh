@@ -38,12 +38,12 @@ log "--join.adhoc-policy=bogus refused with status $rc: $(head -n 1 "$WORK/bad.e
 # --config-file sets the domain (no --session.domain on the command line,
 # which would win over the file).
 printf '[session]\ndomain="cfg.example.com"\n' >"$WORK/imserver.ini"
-SERVER_BASE_FLAGS=(--sip.port=0 --session.identity-mode=sequential)
+SERVER_BASE_FLAGS=(--sip.port=0 --msrp.port=0 --session.identity-mode=sequential)
 start_server --config-file="$WORK/imserver.ini"
 run_sipp options-cfg-factory alice request.xml METHOD=OPTIONS CODE=200 \
   -- -key ruri "sip:conference-factory@cfg.example.com"
 stop_server
-SERVER_BASE_FLAGS=(--sip.port=0 --session.domain="$DOMAIN" --session.identity-mode=sequential)
+SERVER_BASE_FLAGS=(--sip.port=0 --msrp.port=0 --session.domain="$DOMAIN" --session.identity-mode=sequential)
 
 # The boolean knobs in the documented --name=true form.
 for flag in --release.on-initiator-leave=true --test.hooks=true; do

@@ -1,0 +1,348 @@
+// The MSRP switch without sockets: frames in through on_bytes, what it
+// writes captured per connection by a fake ConnectionIo and parsed back.
+
+#include "transport/msrp/msrp_switch.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+using namespace imserver;
+using codec::msrp::EndFlag;
+using codec::msrp::Frame;
+using transport::ConnId;
+using transport::MsrpLeg;
+using transport::MsrpSwitch;
+using transport::MsrpSwitchConfig;
+
+namespace {
+
+struct FakeIo : transport::ConnectionIo {
+  std::map<ConnId, std::string> written;
+  std::map<ConnId, size_t> backlog_of;
+  std::vector<ConnId> closed;
+  std::vector<transport::MsrpLegFailed> failures;
+
+  void write(ConnId conn, std::string bytes) override { written[conn] += bytes; }
+  size_t backlog(ConnId conn) const override {
+    auto it = backlog_of.find(conn);
+    return it == backlog_of.end() ? 0 : it->second;
+  }
+  void close(ConnId conn) override { closed.push_back(conn); }
+  void leg_failed(transport::MsrpLegFailed e) override { failures.push_back(std::move(e)); }
+
+  // Everything written to `conn` since the last call, as frames.
+  std::vector<Frame> take(ConnId conn) {
+    codec::msrp::StreamParser parser(1 << 24);
+    parser.feed(written[conn]);
+    written[conn].clear();
+    std::vector<Frame> out;
+    while (auto f = parser.next()) out.push_back(std::move(*f));
+    EXPECT_FALSE(parser.broken()) << parser.error();
+    return out;
+  }
+};
+
+const std::string kGroup = "sip:gs-1@im.example.com";
+
+std::string local(const std::string& name) { return "msrp://127.0.0.1:2855/focus" + name + "0000000;tcp"; }
+std::string remote(const std::string& name) { return "msrp://127.0.0.1:4000/" + name + "-path;tcp"; }
+
+MsrpLeg leg(const std::string& name) {
+  MsrpLeg l;
+  l.leg_id = "focus" + name + "0000000";
+  l.group = kGroup;
+  l.local_uri = local(name);
+  l.remote_path = {remote(name)};
+  l.aor = "sip:" + name + "@example.com";
+  l.accept_types = {"message/cpim"};
+  l.accept_wrapped_types = {"text/plain"};
+  l.owner = kGroup;
+  l.dialog = name.size();
+  return l;
+}
+
+std::string cpim(const std::string& from, const std::string& to, const std::string& text,
+                 const std::string& type = "text/plain") {
+  return "From: <" + from + ">\r\nTo: <" + to + ">\r\nDateTime: 2025-01-15T10:00:00Z\r\n\r\nContent-Type: " + type +
+         "\r\n\r\n" + text;
+}
+
+std::string send(const std::string& from_name, const std::string& tid, const std::string& message_id,
+                 const std::string& body, std::vector<std::pair<std::string, std::string>> extra = {},
+                 const std::string& byte_range = "", EndFlag flag = EndFlag::Complete) {
+  Frame f;
+  f.tid = tid;
+  f.method = "SEND";
+  f.headers = {{"To-Path", local(from_name)}, {"From-Path", remote(from_name)}};
+  if (!message_id.empty()) f.headers.emplace_back("Message-ID", message_id);
+  f.headers.emplace_back("Byte-Range", byte_range.empty() ? "1-" + std::to_string(body.size()) + "/" +
+                                                                 std::to_string(body.size())
+                                                           : byte_range);
+  for (auto& h : extra) f.headers.push_back(h);
+  if (!body.empty()) {
+    f.headers.emplace_back("Content-Type", "message/cpim");
+    f.has_body_section = true;
+    f.body = body;
+  }
+  f.flag = flag;
+  return codec::msrp::serialize(f);
+}
+
+struct Fixture {
+  FakeIo io;
+  MsrpSwitchConfig config;
+  std::unique_ptr<MsrpSwitch> sw;
+  std::map<std::string, ConnId> conn;
+
+  explicit Fixture(MsrpSwitchConfig c = {}) : config(c) { sw = std::make_unique<MsrpSwitch>(config, io); }
+
+  // Registers the users' legs and binds each on its own connection.
+  void join(const std::vector<std::string>& names) {
+    for (const auto& n : names) {
+      sw->add_leg(leg(n), 0);
+      const ConnId id = conn.size() + 1;
+      conn[n] = id;
+      sw->on_connection(id, 0);
+      sw->on_bytes(id, send(n, "bind" + n, "b-" + n, ""), 0);
+      auto r = io.take(id);
+      ASSERT_EQ(r.size(), 1u) << n;
+      ASSERT_EQ(r[0].status, 200) << n;
+    }
+  }
+};
+
+}  // namespace
+
+TEST(MsrpSwitch, BindingAnswers200FromTheLegsPath) {
+  Fixture f;
+  f.sw->add_leg(leg("alice"), 0);
+  f.sw->on_connection(1, 0);
+  f.sw->on_bytes(1, send("alice", "bind0001", "bind-m0", ""), 0);
+  auto frames = f.io.take(1);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_FALSE(frames[0].is_request);
+  EXPECT_EQ(frames[0].tid, "bind0001");
+  EXPECT_EQ(frames[0].status, 200);
+  EXPECT_EQ(*frames[0].header("To-Path"), remote("alice"));
+  EXPECT_EQ(*frames[0].header("From-Path"), local("alice"));
+}
+
+TEST(MsrpSwitch, UnknownSessionIs481AndBoundElsewhereIs506) {
+  Fixture f;
+  f.join({"alice", "carol"});
+  f.sw->on_connection(9, 0);
+  Frame unknown;
+  unknown.tid = "nosuch01";
+  unknown.method = "SEND";
+  unknown.headers = {{"To-Path", "msrp://127.0.0.1:2855/NoSuchSession000;tcp"},
+                     {"From-Path", remote("alice")},
+                     {"Message-ID", "x"},
+                     {"Byte-Range", "1-0/0"}};
+  f.sw->on_bytes(9, codec::msrp::serialize(unknown), 0);
+  auto r = f.io.take(9);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, 481);
+  f.sw->on_bytes(9, send("carol", "steal001", "s-1", ""), 0);
+  r = f.io.take(9);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, 506);
+}
+
+TEST(MsrpSwitch, RegularMessageReachesEveryoneElseInOrderWithFreshIds) {
+  Fixture f;
+  f.join({"alice", "bob", "carol"});
+  for (const char* text : {"one", "two", "three"})
+    f.sw->on_bytes(f.conn["alice"], send("alice", std::string("t-") + text, std::string("m-") + text,
+                                         cpim("sip:alice@example.com", kGroup, text)),
+                   0);
+  auto acks = f.io.take(f.conn["alice"]);
+  ASSERT_EQ(acks.size(), 3u);
+  for (const auto& a : acks) EXPECT_EQ(a.status, 200);
+  for (const char* name : {"bob", "carol"}) {
+    auto copies = f.io.take(f.conn[name]);
+    ASSERT_EQ(copies.size(), 3u) << name;
+    const char* texts[] = {"one", "two", "three"};
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_EQ(copies[i].method, "SEND");
+      EXPECT_EQ(copies[i].body, cpim("sip:alice@example.com", kGroup, texts[i])) << "byte-identical";
+      EXPECT_EQ(*copies[i].header("To-Path"), remote(name));
+      EXPECT_EQ(*copies[i].header("From-Path"), local(name));
+      EXPECT_NE(*copies[i].header("Message-ID"), std::string("m-") + texts[i]);
+      EXPECT_GE(copies[i].header("Message-ID")->size(), 16u);
+      EXPECT_EQ(*copies[i].header("Failure-Report"), "yes");
+    }
+  }
+}
+
+TEST(MsrpSwitch, LargeCopiesGoOutInChunksOfAtMost2048) {
+  Fixture f;
+  f.join({"alice", "bob"});
+  const std::string body = cpim("sip:alice@example.com", kGroup, std::string(5000, 'x'));
+  f.sw->on_bytes(f.conn["alice"], send("alice", "big00001", "m-big", body), 0);
+  auto chunks = f.io.take(f.conn["bob"]);
+  ASSERT_EQ(chunks.size(), 3u);
+  std::string joined;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    EXPECT_LE(chunks[i].body.size(), 2048u);
+    EXPECT_EQ(chunks[i].flag, i + 1 == chunks.size() ? EndFlag::Complete : EndFlag::More);
+    joined += chunks[i].body;
+  }
+  EXPECT_EQ(joined, body);
+}
+
+TEST(MsrpSwitch, IncomingChunksAreReassembledBeforeFanOut) {
+  Fixture f;
+  f.join({"alice", "bob"});
+  const std::string body = cpim("sip:alice@example.com", kGroup, std::string(3000, 'y'));
+  const std::string total = std::to_string(body.size());
+  f.sw->on_bytes(f.conn["alice"],
+                 send("alice", "chunk001", "m-chunked", body.substr(0, 2048), {}, "1-2048/" + total, EndFlag::More), 0);
+  EXPECT_TRUE(f.io.take(f.conn["bob"]).empty()) << "store and forward";
+  f.sw->on_bytes(f.conn["alice"],
+                 send("alice", "chunk002", "m-chunked", body.substr(2048), {}, "2049-" + total + "/" + total), 0);
+  auto acks = f.io.take(f.conn["alice"]);
+  ASSERT_EQ(acks.size(), 2u);
+  std::string joined;
+  for (const auto& c : f.io.take(f.conn["bob"])) joined += c.body;
+  EXPECT_EQ(joined, body);
+}
+
+TEST(MsrpSwitch, RefusalsAndTheirCodes) {
+  struct Case {
+    const char* name;
+    std::string body;
+    std::string message_id;
+    uint16_t status;
+  };
+  const Case cases[] = {
+      {"spoofed From", cpim("sip:bob@example.com", kGroup, "spoofed?"), "m1", 403},
+      {"two To", "From: <sip:alice@example.com>\r\nTo: <" + kGroup + ">\r\nTo: <sip:bob@example.com>\r\n\r\n"
+                 "Content-Type: text/plain\r\n\r\nhi", "m2", 403},
+      {"no To", "From: <sip:alice@example.com>\r\n\r\nContent-Type: text/plain\r\n\r\nhi", "m3", 400},
+      {"unknown recipient", cpim("sip:alice@example.com", "sip:henry@example.com", "x"), "m4", 404},
+      {"private to a non chat-room client", cpim("sip:alice@example.com", "sip:bob@example.com", "x"), "m5", 428},
+      {"no Message-ID", cpim("sip:alice@example.com", kGroup, "x"), "", 400},
+  };
+  for (const auto& c : cases) {
+    Fixture f;
+    f.join({"alice", "bob"});
+    f.sw->on_bytes(f.conn["alice"], send("alice", "ref00001", c.message_id, c.body), 0);
+    auto r = f.io.take(f.conn["alice"]);
+    ASSERT_EQ(r.size(), 1u) << c.name;
+    EXPECT_EQ(r[0].status, c.status) << c.name;
+    EXPECT_TRUE(f.io.take(f.conn["bob"]).empty()) << c.name << ": no copies";
+  }
+}
+
+TEST(MsrpSwitch, PrivateMessageReachesOnlyItsRecipient) {
+  Fixture f;
+  auto bob = leg("bob");
+  bob.private_messages = true;
+  f.sw->add_leg(bob, 0);
+  f.join({"alice", "carol"});
+  f.conn["bob"] = 99;
+  f.sw->on_connection(99, 0);
+  f.sw->on_bytes(99, send("bob", "bindbob1", "b-bob", ""), 0);
+  f.io.take(99);
+  const std::string body = cpim("sip:alice@example.com", "sip:bob@example.com", "Only for you, Bob");
+  f.sw->on_bytes(f.conn["alice"], send("alice", "priv0001", "m-priv", body), 0);
+  auto r = f.io.take(f.conn["alice"]);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, 200);
+  EXPECT_EQ(f.io.take(99).size(), 1u);
+  EXPECT_TRUE(f.io.take(f.conn["carol"]).empty());
+}
+
+TEST(MsrpSwitch, ReportRulesAndDuplicates) {
+  Fixture f;
+  f.join({"alice", "bob"});
+  const std::string body = cpim("sip:alice@example.com", kGroup, "Hello team");
+  // Failure-Report: no -> no response at all; the copy still goes.
+  f.sw->on_bytes(f.conn["alice"], send("alice", "fr-no001", "m-a", body, {{"Failure-Report", "no"}}), 0);
+  EXPECT_TRUE(f.io.take(f.conn["alice"]).empty());
+  EXPECT_EQ(f.io.take(f.conn["bob"]).size(), 1u);
+  // Success-Report: yes -> 200, then a REPORT with the original Message-ID.
+  f.sw->on_bytes(f.conn["alice"], send("alice", "sr-yes01", "m-b", body, {{"Success-Report", "yes"}}), 0);
+  auto r = f.io.take(f.conn["alice"]);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].status, 200);
+  EXPECT_EQ(r[1].method, "REPORT");
+  EXPECT_EQ(*r[1].header("Message-ID"), "m-b");
+  EXPECT_EQ(r[1].header("Status")->rfind("000 200", 0), 0u);
+  EXPECT_EQ(*r[1].header("Byte-Range"), "1-" + std::to_string(body.size()) + "/" + std::to_string(body.size()));
+  auto copies = f.io.take(f.conn["bob"]);
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(copies[0].header("Success-Report"), nullptr);
+  // The same Message-ID again: 200, no second copy.
+  f.sw->on_bytes(f.conn["alice"], send("alice", "again001", "m-b", body), 0);
+  r = f.io.take(f.conn["alice"]);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, 200);
+  EXPECT_TRUE(f.io.take(f.conn["bob"]).empty());
+}
+
+TEST(MsrpSwitch, SlowReceiverIsDroppedThenRemovedOthersUnaffected) {
+  MsrpSwitchConfig c;
+  c.queue_max_messages = 50;
+  c.congestion_kick_ms = 10000;
+  Fixture f(c);
+  f.join({"alice", "bob", "carol"});
+  f.io.backlog_of[f.conn["carol"]] = 1u << 30;  // carol stopped reading
+  for (int i = 0; i < 300; ++i)
+    f.sw->on_bytes(f.conn["alice"],
+                   send("alice", "slow" + std::to_string(1000 + i), "m" + std::to_string(i),
+                        cpim("sip:alice@example.com", kGroup, std::string(900, 'z'))),
+                   100);
+  EXPECT_EQ(f.io.take(f.conn["alice"]).size(), 300u);
+  EXPECT_EQ(f.io.take(f.conn["bob"]).size(), 300u);
+  EXPECT_TRUE(f.io.take(f.conn["carol"]).empty());
+  EXPECT_GT(f.sw->stats().copies_dropped, 200u);
+  f.sw->on_tick(100 + 9999);
+  EXPECT_TRUE(f.io.failures.empty());
+  f.sw->on_tick(100 + 10000);
+  ASSERT_EQ(f.io.failures.size(), 1u);
+  EXPECT_EQ(f.io.failures[0].leg_id, leg("carol").leg_id);
+  EXPECT_EQ(f.io.failures[0].reason, "MSRP congestion");
+  EXPECT_EQ(f.sw->leg_count(), 2u);
+}
+
+TEST(MsrpSwitch, UnansweredCopyFailsTheLegAfterTheResponseTimeout) {
+  Fixture f;
+  f.join({"alice", "bob"});
+  f.sw->on_bytes(f.conn["alice"], send("alice", "tmo00001", "m-t", cpim("sip:alice@example.com", kGroup, "hi")), 0);
+  ASSERT_EQ(f.io.take(f.conn["bob"]).size(), 1u);
+  f.sw->on_tick(29999);
+  EXPECT_TRUE(f.io.failures.empty());
+  f.sw->on_tick(30000);
+  ASSERT_EQ(f.io.failures.size(), 1u);
+  EXPECT_EQ(f.io.failures[0].reason, "MSRP timeout");
+}
+
+TEST(MsrpSwitch, ReleasedLegGets481AndItsConnectionCloses) {
+  Fixture f;
+  f.join({"alice", "bob", "carol"});
+  f.sw->release_leg(leg("carol").leg_id);
+  ASSERT_EQ(f.io.closed.size(), 1u);
+  EXPECT_EQ(f.io.closed[0], f.conn["carol"]);
+  f.sw->on_bytes(f.conn["alice"], send("alice", "after001", "m-after", cpim("sip:alice@example.com", kGroup, "x")), 0);
+  EXPECT_EQ(f.io.take(f.conn["bob"]).size(), 1u);
+  EXPECT_TRUE(f.io.take(f.conn["carol"]).empty());
+  f.sw->on_connection(50, 0);
+  f.sw->on_bytes(50, send("carol", "late0001", "m-late", ""), 0);
+  auto r = f.io.take(50);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, 481);
+}
+
+TEST(MsrpSwitch, GarbageClosesOnlyThatConnection) {
+  Fixture f;
+  f.join({"alice", "bob"});
+  f.sw->on_bytes(f.conn["bob"], "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+  ASSERT_EQ(f.io.closed.size(), 1u);
+  EXPECT_EQ(f.io.closed[0], f.conn["bob"]);
+  f.sw->on_bytes(f.conn["alice"], send("alice", "still001", "m-still", cpim("sip:alice@example.com", kGroup, "x")), 0);
+  auto r = f.io.take(f.conn["alice"]);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, 200);
+}

@@ -1,0 +1,629 @@
+#include "transport/msrp/msrp_switch.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+#include "transport/codec/cpim.hpp"
+#include "transport/codec/sip_uri.hpp"
+
+namespace imserver::transport {
+
+namespace msrp = codec::msrp;
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// A media type without parameters, lower-cased: "Message/CPIM; x=1" -> "message/cpim".
+std::string bare_type(std::string_view value) {
+  std::string t = lower(value.substr(0, value.find(';')));
+  t.erase(std::remove_if(t.begin(), t.end(), [](unsigned char c) { return std::isspace(c); }), t.end());
+  return t;
+}
+
+// RFC 4975 §8.6 wildcards: "*" covers everything, "type/*" a whole type.
+bool covers(const std::vector<std::string>& list, const std::string& type) {
+  for (const auto& entry : list) {
+    const std::string e = bare_type(entry);
+    if (e == "*" || e == type) return true;
+    if (e.size() > 2 && e.compare(e.size() - 2, 2, "/*") == 0 && type.compare(0, e.size() - 1, e, 0, e.size() - 1) == 0)
+      return true;
+  }
+  return false;
+}
+
+// The session-id of an MSRP URI: msrp://host:port/<session-id>;tcp.
+std::string session_id_of(std::string_view uri) {
+  const size_t scheme = uri.find("://");
+  if (scheme == std::string_view::npos) return {};
+  const size_t slash = uri.find('/', scheme + 3);
+  if (slash == std::string_view::npos) return {};
+  const size_t semi = uri.find(';', slash);
+  return std::string(uri.substr(slash + 1, semi == std::string_view::npos ? std::string_view::npos : semi - slash - 1));
+}
+
+// RFC 4975 §6.1: scheme, authority and transport compare case-insensitively,
+// the session-id exactly.
+bool same_msrp_uri(std::string_view a, std::string_view b) {
+  auto split = [](std::string_view u) {
+    const size_t scheme = u.find("://");
+    const size_t slash = scheme == std::string_view::npos ? std::string_view::npos : u.find('/', scheme + 3);
+    if (slash == std::string_view::npos) return std::make_pair(lower(u), std::string());
+    const size_t semi = u.find(';', slash);
+    std::string head = lower(u.substr(0, slash));
+    std::string id(u.substr(slash + 1, semi == std::string_view::npos ? std::string_view::npos : semi - slash - 1));
+    std::string params = semi == std::string_view::npos ? std::string() : lower(u.substr(semi));
+    return std::make_pair(head + params, id);
+  };
+  return split(a) == split(b);
+}
+
+// An identity in a CPIM header, comparable with a canonical AoR: im: and
+// sip: on the same user@host are the same user (SESSIONS.md §8.3 10b).
+std::string identity_key(const std::string& header_value) {
+  std::string uri = codec::cpim::header_uri(header_value);
+  if (uri.size() > 3 && lower(uri.substr(0, 3)) == "im:") uri = "sip:" + uri.substr(3);
+  auto parsed = codec::parse_uri(uri);
+  return parsed ? codec::canonical_aor(*parsed) : lower(uri);
+}
+
+std::string join_path(const std::vector<std::string>& path) {
+  std::string out;
+  for (const auto& p : path) {
+    if (!out.empty()) out += ' ';
+    out += p;
+  }
+  return out;
+}
+
+}  // namespace
+
+MsrpSwitch::MsrpSwitch(MsrpSwitchConfig config, ConnectionIo& io) : config_(std::move(config)), io_(io) {
+  id_state_ ^= config_.seed;
+}
+
+std::string MsrpSwitch::new_id(size_t hex_chars) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  while (out.size() < hex_chars) {
+    // splitmix64: cheap and well mixed; the seed comes from the worker's
+    // random_device, so ids are not guessable from outside.
+    uint64_t z = (id_state_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    for (int i = 0; i < 16 && out.size() < hex_chars; ++i, z >>= 4) out += kHex[z & 15];
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ legs
+
+void MsrpSwitch::add_leg(MsrpLeg info, int64_t) {
+  const std::string id = info.leg_id;
+  if (id.empty() || legs_.count(id)) return;
+  groups_[info.group].push_back(id);
+  Leg leg;
+  leg.info = std::move(info);
+  legs_.emplace(id, std::move(leg));
+}
+
+void MsrpSwitch::release_leg(const std::string& leg_id) {
+  auto it = legs_.find(leg_id);
+  if (it == legs_.end()) return;
+  Leg& leg = it->second;
+  auto g = groups_.find(leg.info.group);
+  if (g != groups_.end()) {
+    g->second.erase(std::remove(g->second.begin(), g->second.end(), leg_id), g->second.end());
+    if (g->second.empty()) groups_.erase(g);
+  }
+  for (auto p = pending_.begin(); p != pending_.end();) {
+    if (p->second.leg_id == leg_id) p = pending_.erase(p);
+    else ++p;
+  }
+  const ConnId conn = leg.conn;
+  legs_.erase(it);
+  if (!conn) return;
+  auto c = conns_.find(conn);
+  if (c == conns_.end()) return;
+  auto& bound = c->second.legs;
+  bound.erase(std::remove(bound.begin(), bound.end(), leg_id), bound.end());
+  // PROTOCOL.md §1.7: the connection goes when no other leg uses it.
+  if (bound.empty()) drop_connection(conn, true);
+}
+
+void MsrpSwitch::fail(const std::string& leg_id, const char* reason) {
+  auto it = legs_.find(leg_id);
+  if (it == legs_.end()) return;
+  MsrpLegFailed event{it->second.info.owner, it->second.info.dialog, leg_id, reason};
+  release_leg(leg_id);
+  io_.leg_failed(std::move(event));
+}
+
+// ----------------------------------------------------------- connections
+
+void MsrpSwitch::on_connection(ConnId conn, int64_t now_ms) {
+  auto [it, fresh] = conns_.try_emplace(conn, static_cast<size_t>(config_.max_message_size) + 16384);
+  if (fresh) it->second.opened_ms = now_ms;
+}
+
+void MsrpSwitch::on_closed(ConnId conn) { drop_connection(conn, false); }
+
+void MsrpSwitch::drop_connection(ConnId conn, bool close) {
+  auto c = conns_.find(conn);
+  if (c == conns_.end()) return;
+  // Its legs stay registered but unbound: the participant may connect again
+  // and bind anew; copies wait in the (bounded) queues meanwhile.
+  for (const auto& id : c->second.legs) {
+    auto l = legs_.find(id);
+    if (l != legs_.end() && l->second.conn == conn) l->second.conn = 0;
+  }
+  conns_.erase(c);
+  if (close) io_.close(conn);
+}
+
+void MsrpSwitch::on_bytes(ConnId conn, std::string_view bytes, int64_t now_ms) {
+  auto c = conns_.find(conn);
+  if (c == conns_.end()) return;
+  c->second.parser.feed(bytes);
+  for (;;) {
+    c = conns_.find(conn);  // handling a frame may have closed it
+    if (c == conns_.end()) return;
+    auto frame = c->second.parser.next();
+    if (!frame) {
+      // §8.3 step 1: broken framing closes the connection.
+      if (c->second.parser.broken()) drop_connection(conn, true);
+      return;
+    }
+    on_frame(conn, *frame, now_ms);
+  }
+}
+
+void MsrpSwitch::on_writable(ConnId conn, int64_t now_ms) { pump(conn, now_ms); }
+
+// ------------------------------------------------------------- requests
+
+void MsrpSwitch::answer(ConnId conn, const Leg& leg, const msrp::Frame& request, uint16_t status,
+                        const char* comment) {
+  // §8.3 R: Failure-Report "no" never gets a response, "partial" only errors.
+  if (const auto* fr = request.header("Failure-Report")) {
+    const std::string v = lower(*fr);
+    if (v == "no" || (v == "partial" && status == 200)) return;
+  }
+  io_.write(conn, msrp::serialize(msrp::make_response(request, status, comment, leg.info.local_uri)));
+}
+
+void MsrpSwitch::on_frame(ConnId conn, msrp::Frame& frame, int64_t now_ms) {
+  if (!frame.is_request) return on_response(frame);
+  const bool is_report = frame.method == "REPORT";  // never answered (RFC 4975 §7.1.2)
+  const auto to = frame.to_path();
+  auto refuse_unbound = [&](uint16_t status, const char* comment) {
+    if (is_report) return;
+    if (const auto* fr = frame.header("Failure-Report"); fr && lower(*fr) == "no") return;
+    io_.write(conn, msrp::serialize(msrp::make_response(frame, status, comment, to.empty() ? "" : to.front())));
+  };
+  // §8.2: one URI naming a live leg (a relay in front would add more).
+  if (to.size() != 1) return refuse_unbound(481, "No Such Session");
+  auto it = legs_.find(session_id_of(to.front()));
+  if (it == legs_.end() || !same_msrp_uri(to.front(), it->second.info.local_uri))
+    return refuse_unbound(481, "No Such Session");
+  Leg& leg = it->second;
+  if (leg.conn != conn) {
+    if (leg.conn != 0) return refuse_unbound(506, "Session Already Bound");
+    const auto from = frame.from_path();
+    if (from.empty() || leg.info.remote_path.empty() || !same_msrp_uri(from.back(), leg.info.remote_path.back()))
+      return refuse_unbound(481, "From-Path Does Not Match");
+    leg.conn = conn;
+    conns_.at(conn).legs.push_back(leg.info.leg_id);
+  }
+  if (is_report) return on_report(leg, frame);
+  if (frame.method == "SEND") {
+    on_send(conn, leg, frame, now_ms);
+    pump(conn, now_ms);  // copies that waited for this leg to bind
+    return;
+  }
+  // §8.3 step 3: NICKNAME is not offered (msrp.nicknames=false).
+  if (frame.method == "NICKNAME") return answer(conn, leg, frame, 403, "Forbidden");
+  answer(conn, leg, frame, 501, "Not Implemented");
+}
+
+void MsrpSwitch::on_send(ConnId conn, Leg& leg, msrp::Frame& f, int64_t now_ms) {
+  // §8.3 step 4.
+  const std::string* message_id = f.header("Message-ID");
+  if (!message_id || message_id->empty()) return answer(conn, leg, f, 400, "Missing Message-ID");
+  const std::string mid = *message_id;
+  msrp::ByteRange range;
+  if (const auto* br = f.header("Byte-Range")) {
+    auto parsed = msrp::parse_byte_range(*br);
+    if (!parsed) return answer(conn, leg, f, 400, "Bad Byte-Range");
+    range = *parsed;
+  } else {
+    range.end = f.body.size();
+    if (f.flag == msrp::EndFlag::Complete) range.total = f.body.size();
+  }
+  bool success_report = false;
+  if (const auto* sr = f.header("Success-Report")) {
+    const std::string v = lower(*sr);
+    if (v != "yes" && v != "no") return answer(conn, leg, f, 400, "Bad Success-Report");
+    success_report = v == "yes";
+  }
+  bool failure_report = true;
+  if (const auto* fr = f.header("Failure-Report")) {
+    const std::string v = lower(*fr);
+    if (v != "yes" && v != "no" && v != "partial") return answer(conn, leg, f, 400, "Bad Failure-Report");
+    failure_report = v != "no";
+  }
+  const std::string* content_type = f.header("Content-Type");
+  if (!f.body.empty() && !content_type) return answer(conn, leg, f, 400, "Body Without Content-Type");
+
+  if (f.flag == msrp::EndFlag::Abort) {  // §8.4: drop what was received
+    leg.inbound.erase(mid);
+    return answer(conn, leg, f, 200, "OK");
+  }
+  // Step 5: binding and keep-alive SENDs.
+  if (f.body.empty()) return answer(conn, leg, f, 200, "OK");
+  // Step 6: the participant's SDP said it only receives.
+  if (!leg.info.may_send) return answer(conn, leg, f, 403, "Receive-Only Participant");
+  // Step 7: a message this leg already completed is acknowledged again, not relayed again.
+  if (leg.recent_set.count(mid)) {
+    answer(conn, leg, f, 200, "OK");
+    if (success_report) report(leg, f.from_path(), mid, range.total.value_or(f.body.size()), 200, "OK");
+    return;
+  }
+  // Step 8.
+  if (bare_type(*content_type) != "message/cpim") return answer(conn, leg, f, 415, "Unsupported Media Type");
+  // Step 9: a refused message stays refused, chunk after chunk.
+  const uint64_t limit = config_.max_message_size;
+  auto too_large = [&] {
+    leg.inbound.erase(mid);
+    leg.refused_ids.insert(mid);
+    answer(conn, leg, f, 413, "Message Too Large");
+  };
+  if (leg.refused_ids.count(mid)) return answer(conn, leg, f, 413, "Message Too Large");
+  if (range.total && *range.total > limit) return too_large();
+  const uint64_t start = range.start;
+  const uint64_t end = start + f.body.size() - 1;  // the body decides the real length
+  if (start == 0 || end > limit) return too_large();
+  auto in_it = leg.inbound.find(mid);
+  if (in_it == leg.inbound.end()) {
+    if (leg.inbound.size() >= config_.max_inflight_per_leg) return answer(conn, leg, f, 413, "Too Many Messages");
+    in_it = leg.inbound.emplace(mid, Inbound{}).first;
+    in_it->second.success_report = success_report;
+    in_it->second.failure_report = failure_report;
+    in_it->second.from_path = f.from_path();
+  }
+  Inbound& in = in_it->second;
+  in.last_chunk_ms = now_ms;
+  if (in.data.size() < end) in.data.resize(end);
+  in.data.replace(start - 1, f.body.size(), f.body);  // overlaps take the last chunk's bytes
+  in.ranges.emplace_back(start, end);
+  std::sort(in.ranges.begin(), in.ranges.end());
+  std::vector<std::pair<uint64_t, uint64_t>> merged;
+  for (const auto& r : in.ranges) {
+    if (!merged.empty() && r.first <= merged.back().second + 1) merged.back().second = std::max(merged.back().second, r.second);
+    else merged.push_back(r);
+  }
+  in.ranges = std::move(merged);
+  if (range.total) in.total = range.total;
+  else if (f.flag == msrp::EndFlag::Complete) in.total = end;
+  uint64_t received = 0;
+  for (const auto& r : in.ranges) received += r.second - r.first + 1;
+  if (received > limit || (in.total && *in.total > limit)) return too_large();
+
+  // Step 10 as soon as the CPIM headers are in (they may span chunks).
+  const bool have_prefix = !in.ranges.empty() && in.ranges.front().first == 1;
+  const bool complete = in.total && in.ranges.size() == 1 && in.ranges.front().first == 1 && in.ranges.front().second == *in.total;
+  if (!in.checked && have_prefix) {
+    const std::string prefix = in.data.substr(0, in.ranges.front().second);
+    const auto parsed = codec::cpim::parse_cpim(prefix);
+    if (parsed.status != codec::cpim::CpimStatus::Incomplete || complete) {
+      std::vector<std::string> recipients;
+      const char* comment = "";
+      const uint16_t refusal = route(leg, prefix, &recipients, &comment);
+      if (refusal) {
+        const bool earlier_chunks_accepted = received > f.body.size();
+        const auto from_path = in.from_path;
+        const bool wants_failure = in.failure_report;
+        leg.inbound.erase(mid);
+        leg.refused_ids.insert(mid);
+        answer(conn, leg, f, refusal, comment);
+        if (earlier_chunks_accepted && wants_failure) report(leg, from_path, mid, received, refusal, comment);
+        return;
+      }
+      in.checked = true;
+    }
+  }
+  answer(conn, leg, f, 200, "OK");
+  if (!complete) return;
+
+  // Step 12: accepted by the switch (not "delivered to everyone").
+  const std::string message = std::move(in.data);
+  const bool wants_success = in.success_report;
+  const auto from_path = in.from_path;
+  leg.inbound.erase(mid);
+  remember(leg, mid);
+  ++stats_.messages_in;
+  if (wants_success) report(leg, from_path, mid, message.size(), 200, "OK");
+  std::vector<std::string> recipients;
+  const char* comment = "";
+  if (route(leg, message, &recipients, &comment) == 0) fan_out(leg, message, recipients, now_ms);
+}
+
+void MsrpSwitch::remember(Leg& leg, const std::string& message_id) {
+  if (config_.dedupe_window == 0) return;
+  leg.recent_ids.push_back(message_id);
+  leg.recent_set.insert(message_id);
+  while (leg.recent_ids.size() > config_.dedupe_window) {
+    leg.recent_set.erase(leg.recent_ids.front());
+    leg.recent_ids.pop_front();
+  }
+}
+
+void MsrpSwitch::report(const Leg& leg, const std::vector<std::string>& to_path, const std::string& message_id,
+                        uint64_t total, uint16_t status, const char* comment) {
+  if (!leg.conn || to_path.empty()) return;
+  msrp::Frame r;
+  r.is_request = true;
+  r.tid = new_id(16);
+  r.method = "REPORT";
+  r.headers = {{"To-Path", join_path(to_path)},
+               {"From-Path", leg.info.local_uri},
+               {"Message-ID", message_id},
+               {"Byte-Range", "1-" + std::to_string(total) + "/" + std::to_string(total)},
+               {"Status", "000 " + std::to_string(status) + " " + comment}};
+  io_.write(leg.conn, msrp::serialize(r));
+}
+
+// ---------------------------------------------------------------- routing
+
+uint16_t MsrpSwitch::route(const Leg& from, const std::string& message, std::vector<std::string>* recipients,
+                           const char** comment) const {
+  const auto parsed = codec::cpim::parse_cpim(message);
+  *comment = "Bad CPIM Message";
+  if (parsed.status == codec::cpim::CpimStatus::Malformed) return 400;
+  const auto froms = parsed.message.all("From");
+  const auto tos = parsed.message.all("To");
+  if (froms.empty() || tos.empty()) return 400;  // 10a
+  if (config_.cpim_from_check) {                 // 10b
+    const std::string sender = identity_key(froms.front());
+    const bool own = sender == from.info.aor ||
+                     std::find(from.info.aliases.begin(), from.info.aliases.end(), sender) != from.info.aliases.end();
+    if (!own) {
+      *comment = "From Is Not The Sender";
+      return 403;
+    }
+  }
+  if (tos.size() != 1) {  // 10c
+    *comment = "Exactly One To Allowed";
+    return 403;
+  }
+  const std::string to = identity_key(tos.front());
+  const std::string wrapped = bare_type(parsed.message.content_type());
+  const uint64_t size = message.size();
+  auto group = groups_.find(from.info.group);
+  if (group == groups_.end()) return 0;
+  auto accepts = [&](const Leg& l) {
+    const auto& list = l.info.accept_wrapped_types.empty() ? l.info.accept_types : l.info.accept_wrapped_types;
+    return l.info.may_receive && (wrapped.empty() || covers(list, wrapped)) && (!l.info.max_size || size <= *l.info.max_size);
+  };
+
+  // 10d: the session (or the RCS anonymous group address) means everyone.
+  const bool anonymous = to == "sip:anonymous@anonymous.invalid";
+  if (to == identity_key(from.info.group) || (anonymous && config_.anonymous_to_is_group)) {
+    for (const auto& id : group->second) {
+      if (id == from.info.leg_id) continue;
+      const Leg& l = legs_.at(id);
+      if (accepts(l)) recipients->push_back(id);
+    }
+    return 0;
+  }
+  std::vector<const Leg*> target;
+  for (const auto& id : group->second) {
+    const Leg& l = legs_.at(id);
+    if (l.info.aor == to || std::find(l.info.aliases.begin(), l.info.aliases.end(), to) != l.info.aliases.end())
+      target.push_back(&l);
+  }
+  if (target.empty()) {
+    *comment = "Recipient Not In Session";
+    return 404;
+  }
+  // 10e: directed types (IMDN) reach the user whatever its chat-room caps.
+  const bool directed = std::find(config_.directed_types.begin(), config_.directed_types.end(), wrapped) !=
+                        config_.directed_types.end();
+  if (!directed) {
+    if (config_.private_messages == PrivateMessages::Off) {
+      *comment = "Private Messages Not Allowed";
+      return 403;
+    }
+    if (config_.private_messages == PrivateMessages::ChatroomAware &&
+        std::none_of(target.begin(), target.end(), [](const Leg* l) { return l->info.private_messages; })) {
+      *comment = "Private Messages Not Supported";
+      return 428;
+    }
+  }
+  for (const Leg* l : target) {
+    if (l->info.leg_id == from.info.leg_id || !accepts(*l)) continue;
+    if (!directed && config_.private_messages == PrivateMessages::ChatroomAware && !l->info.private_messages) continue;
+    recipients->push_back(l->info.leg_id);
+  }
+  if (config_.private_copy_to_sender) {  // the sender's other devices keep the conversation
+    for (const auto& id : group->second) {
+      const Leg& l = legs_.at(id);
+      if (id != from.info.leg_id && l.info.aor == from.info.aor && accepts(l) &&
+          std::find(recipients->begin(), recipients->end(), id) == recipients->end())
+        recipients->push_back(id);
+    }
+  }
+  return 0;
+}
+
+// -------------------------------------------------------------- fan-out
+
+void MsrpSwitch::fan_out(const Leg&, const std::string& message, const std::vector<std::string>& recipients,
+                         int64_t now_ms) {
+  // One shared, byte-identical body for every copy (RFC 7701 §6.1).
+  auto body = std::make_shared<const std::string>(message);
+  std::vector<ConnId> touched;
+  for (const auto& id : recipients) {
+    auto it = legs_.find(id);
+    if (it == legs_.end()) continue;
+    enqueue(it->second, body, now_ms);
+    if (it->second.conn) touched.push_back(it->second.conn);
+  }
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  for (ConnId c : touched) pump(c, now_ms);
+}
+
+void MsrpSwitch::enqueue(Leg& leg, std::shared_ptr<const std::string> body, int64_t now_ms) {
+  // §8.7: a congested leg loses new copies; the sender and the others do not wait.
+  if (leg.congested) {
+    ++stats_.copies_dropped;
+    return;
+  }
+  leg.queued_bytes += body->size();
+  leg.queue.push_back(Copy{std::move(body), new_id(32), 0});
+  ++stats_.copies_queued;
+  const double high = config_.congestion_high_water;
+  if (leg.queue.size() >= high * static_cast<double>(config_.queue_max_messages) ||
+      leg.queued_bytes >= high * static_cast<double>(config_.queue_max_bytes)) {
+    leg.congested = true;
+    leg.congested_since = now_ms;
+  }
+}
+
+void MsrpSwitch::pump(ConnId conn, int64_t now_ms) {
+  auto c = conns_.find(conn);
+  if (c == conns_.end()) return;
+  Connection& connection = c->second;
+  // Legs sharing the connection take turns chunk by chunk (§8.5), until the
+  // socket has enough unsent bytes.
+  while (!connection.legs.empty() && io_.backlog(conn) < config_.connection_backlog_bytes) {
+    bool sent = false;
+    for (size_t i = 0; i < connection.legs.size() && !sent; ++i) {
+      const size_t index = (connection.next_leg + i) % connection.legs.size();
+      Leg& leg = legs_.at(connection.legs[index]);
+      if (leg.queue.empty()) continue;
+      connection.next_leg = index + 1;
+      sent = true;
+
+      Copy& copy = leg.queue.front();
+      const size_t total = copy.body->size();
+      const size_t n = std::min(config_.out_chunk_size, total - copy.sent);
+      const bool last = copy.sent + n == total;
+      msrp::Frame f;
+      f.is_request = true;
+      f.tid = new_id(16);
+      f.method = "SEND";
+      f.headers = {{"To-Path", join_path(leg.info.remote_path)},
+                   {"From-Path", leg.info.local_uri},
+                   {"Message-ID", copy.message_id},
+                   {"Byte-Range", std::to_string(copy.sent + 1) + "-" + std::to_string(copy.sent + n) + "/" +
+                                      std::to_string(total)},
+                   {"Failure-Report", "yes"},
+                   {"Content-Type", "message/cpim"}};
+      f.has_body_section = true;
+      f.body = copy.body->substr(copy.sent, n);
+      f.flag = last ? msrp::EndFlag::Complete : msrp::EndFlag::More;
+      if (copy.sent == 0) {
+        copy_owner_[copy.message_id] = leg.info.leg_id;
+        copy_order_.push_back(copy.message_id);
+        while (copy_order_.size() > 65536) {
+          copy_owner_.erase(copy_order_.front());
+          copy_order_.pop_front();
+        }
+      }
+      pending_[f.tid] = PendingCopy{leg.info.leg_id, copy.message_id, now_ms};
+      copy.sent += n;
+      ++stats_.chunks_sent;
+      io_.write(conn, msrp::serialize(f));
+      if (last) {
+        leg.queued_bytes -= total;
+        leg.queue.pop_front();
+        if (leg.congested && leg.queue.size() < 0.5 * static_cast<double>(config_.queue_max_messages) &&
+            leg.queued_bytes < 0.5 * static_cast<double>(config_.queue_max_bytes))
+          leg.congested = false;
+      }
+    }
+    if (!sent) break;
+  }
+}
+
+void MsrpSwitch::on_response(const msrp::Frame& frame) {
+  auto p = pending_.find(frame.tid);
+  if (p == pending_.end()) return;
+  const PendingCopy pending = p->second;
+  pending_.erase(p);
+  if (frame.status < 300) return;
+  auto it = legs_.find(pending.leg_id);
+  if (it == legs_.end()) return;
+  Leg& leg = it->second;
+  switch (frame.status) {
+    case 400:
+    case 403:
+    case 413:
+    case 415: {
+      // That message is over for this leg; the rest of its chunks stay home.
+      auto q = std::find_if(leg.queue.begin(), leg.queue.end(),
+                            [&](const Copy& c) { return c.message_id == pending.message_id; });
+      if (q != leg.queue.end()) {
+        leg.queued_bytes -= q->body->size();
+        leg.queue.erase(q);
+      }
+      return;
+    }
+    default:
+      fail(pending.leg_id, "MSRP failure");  // 481, 408 and the rest: the leg is gone (§8.8)
+  }
+}
+
+void MsrpSwitch::on_report(Leg& leg, const msrp::Frame& frame) {
+  // §8.6: REPORTs about copies are consumed here, never forwarded.
+  const std::string* message_id = frame.header("Message-ID");
+  const std::string* status = frame.header("Status");
+  if (!message_id || !status) return;
+  auto owner = copy_owner_.find(*message_id);
+  if (owner == copy_owner_.end() || owner->second != leg.info.leg_id) return;
+  // Status: 000 <code> [comment]
+  const size_t space = status->find(' ');
+  const int code = space == std::string::npos ? 0 : std::atoi(status->c_str() + space + 1);
+  if (code == 200) return;
+  if (code == 413 || code == 415) {
+    auto q = std::find_if(leg.queue.begin(), leg.queue.end(), [&](const Copy& c) { return c.message_id == *message_id; });
+    if (q != leg.queue.end()) {
+      leg.queued_bytes -= q->body->size();
+      leg.queue.erase(q);
+    }
+    return;
+  }
+  fail(leg.info.leg_id, "MSRP failure");
+}
+
+// ---------------------------------------------------------------- timers
+
+void MsrpSwitch::on_tick(int64_t now_ms) {
+  std::vector<std::pair<std::string, const char*>> failing;
+  for (const auto& [tid, p] : pending_) {
+    if (now_ms - p.sent_ms >= config_.response_timeout_ms) failing.emplace_back(p.leg_id, "MSRP timeout");
+  }
+  for (auto& [id, leg] : legs_) {
+    if (leg.congested && now_ms - leg.congested_since >= config_.congestion_kick_ms)
+      failing.emplace_back(id, "MSRP congestion");
+    for (auto in = leg.inbound.begin(); in != leg.inbound.end();) {
+      if (now_ms - in->second.last_chunk_ms >= config_.chunk_timeout_ms) in = leg.inbound.erase(in);
+      else ++in;
+    }
+  }
+  for (const auto& [id, reason] : failing) fail(id, reason);
+  std::vector<ConnId> idle;
+  for (const auto& [id, c] : conns_)
+    if (c.legs.empty() && now_ms - c.opened_ms >= config_.bind_timeout_ms) idle.push_back(id);
+  for (ConnId id : idle) drop_connection(id, true);
+}
+
+}  // namespace imserver::transport

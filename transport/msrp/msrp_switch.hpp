@@ -1,0 +1,174 @@
+#pragma once
+// The focus as an MSRP switch (RFC 7701; SESSIONS.md §8) as a plain state
+// machine: bytes from connections and leg registrations in, writes, closes
+// and leg failures out through ConnectionIo. No sockets, no threads, no
+// clock of its own, so every rule is unit-testable; MsrpWorker drives it
+// from a libre loop.
+//
+// What it does: binds connections to legs by the To-Path session-id (481,
+// 506), answers per the Failure-Report rules, validates SEND (400, 403, 413,
+// 415, 501), reassembles chunks (store-and-forward), checks CPIM From/To
+// (400, 403, 404, 428), sends success REPORTs, and fans each complete
+// message out as fresh SENDs (new tid and Message-ID, chunks of at most
+// out_chunk_size) through one bounded FIFO per leg. A full queue drops new
+// copies for that leg only; a leg congested too long, or silent to a copy
+// past the response timeout, fails.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "transport/codec/msrp_frame.hpp"
+#include "transport/msrp/msrp_messages.hpp"
+
+namespace imserver::transport {
+
+using ConnId = uint64_t;
+
+enum class PrivateMessages { Off, ChatroomAware, All };
+
+struct MsrpSwitchConfig {
+  uint64_t max_message_size = 1048576;  // msrp.max_message_size
+  size_t max_inflight_per_leg = 8;      // incomplete incoming messages per leg
+  size_t out_chunk_size = 2048;
+  size_t queue_max_messages = 500;      // per leg
+  size_t queue_max_bytes = 8u << 20;
+  double congestion_high_water = 0.8;   // congested at this fraction, clear below 0.5
+  uint32_t congestion_kick_ms = 120000;
+  uint32_t response_timeout_ms = 30000;
+  uint32_t bind_timeout_ms = 30000;
+  uint32_t chunk_timeout_ms = 540000;
+  size_t dedupe_window = 256;
+  PrivateMessages private_messages = PrivateMessages::ChatroomAware;
+  bool private_copy_to_sender = true;
+  bool anonymous_to_is_group = true;
+  std::vector<std::string> directed_types = {"message/imdn+xml"};
+  bool cpim_from_check = true;
+  // Bytes the connection may hold unsent (the socket's own queue) before
+  // the switch stops handing it chunks; what does not fit waits in the
+  // legs' queues, where it is bounded and fair.
+  size_t connection_backlog_bytes = 256u << 10;
+  uint64_t seed = 1;  // transaction ids and Message-IDs (64+ random bits each)
+};
+
+// What the switch asks of the I/O around it.
+class ConnectionIo {
+ public:
+  virtual ~ConnectionIo() = default;
+  virtual void write(ConnId conn, std::string bytes) = 0;
+  // Bytes written but not yet on the wire.
+  virtual size_t backlog(ConnId conn) const = 0;
+  virtual void close(ConnId conn) = 0;
+  virtual void leg_failed(MsrpLegFailed event) = 0;
+};
+
+struct MsrpSwitchStats {
+  uint64_t messages_in = 0;       // complete messages accepted
+  uint64_t copies_queued = 0;
+  uint64_t copies_dropped = 0;    // congested legs
+  uint64_t chunks_sent = 0;
+};
+
+class MsrpSwitch {
+ public:
+  MsrpSwitch(MsrpSwitchConfig config, ConnectionIo& io);
+
+  void add_leg(MsrpLeg leg, int64_t now_ms);
+  void release_leg(const std::string& leg_id);
+
+  void on_connection(ConnId conn, int64_t now_ms);
+  void on_bytes(ConnId conn, std::string_view bytes, int64_t now_ms);
+  void on_closed(ConnId conn);
+  // The connection's backlog drained: hand it more chunks.
+  void on_writable(ConnId conn, int64_t now_ms);
+  // Timeouts (response, congestion, binding, chunks); call a few times a second.
+  void on_tick(int64_t now_ms);
+
+  const MsrpSwitchStats& stats() const { return stats_; }
+  size_t leg_count() const { return legs_.size(); }
+  size_t connection_count() const { return conns_.size(); }
+
+ private:
+  struct Copy {
+    std::shared_ptr<const std::string> body;  // byte-identical to what the sender sent
+    std::string message_id;                   // fresh for this copy
+    size_t sent = 0;                          // bytes already written
+  };
+  struct Inbound {  // an incoming message being reassembled
+    std::string data;
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;  // received [start, end], 1-based, merged
+    std::optional<uint64_t> total;
+    int64_t last_chunk_ms = 0;
+    bool checked = false;  // CPIM checks passed (recipients fixed)
+    bool success_report = false;
+    bool failure_report = true;
+    std::vector<std::string> from_path;
+  };
+  struct Leg {
+    MsrpLeg info;
+    ConnId conn = 0;
+    std::deque<Copy> queue;
+    size_t queued_bytes = 0;
+    bool congested = false;
+    int64_t congested_since = 0;
+    std::deque<std::string> recent_ids;  // completed Message-IDs, oldest first
+    std::unordered_set<std::string> recent_set;
+    std::unordered_set<std::string> refused_ids;  // 413: later chunks get 413 too
+    std::map<std::string, Inbound> inbound;
+  };
+  struct Connection {
+    codec::msrp::StreamParser parser;
+    std::vector<std::string> legs;  // bound legs, served round-robin
+    size_t next_leg = 0;
+    int64_t opened_ms = 0;
+    explicit Connection(size_t max_frame) : parser(max_frame) {}
+  };
+  struct PendingCopy {  // a chunk we sent, awaiting its response
+    std::string leg_id;
+    std::string message_id;
+    int64_t sent_ms = 0;
+  };
+
+  void on_frame(ConnId conn, codec::msrp::Frame& frame, int64_t now_ms);
+  void on_response(const codec::msrp::Frame& frame);
+  void on_report(Leg& leg, const codec::msrp::Frame& frame);
+  void on_send(ConnId conn, Leg& leg, codec::msrp::Frame& frame, int64_t now_ms);
+  // Answers `request` per its Failure-Report (R): nothing for "no", only
+  // errors for "partial".
+  void answer(ConnId conn, const Leg& leg, const codec::msrp::Frame& request, uint16_t status,
+              const char* comment);
+  void report(const Leg& leg, const std::vector<std::string>& to_path, const std::string& message_id,
+              uint64_t total, uint16_t status, const char* comment);
+  // CPIM checks (§8.3 step 10) and the recipients; 0 or the refusal code.
+  uint16_t route(const Leg& from, const std::string& message, std::vector<std::string>* recipients,
+                 const char** comment) const;
+  void fan_out(const Leg& from, const std::string& message, const std::vector<std::string>& recipients,
+               int64_t now_ms);
+  void enqueue(Leg& leg, std::shared_ptr<const std::string> body, int64_t now_ms);
+  void pump(ConnId conn, int64_t now_ms);
+  void remember(Leg& leg, const std::string& message_id);
+  void fail(const std::string& leg_id, const char* reason);
+  void drop_connection(ConnId conn, bool close);
+  std::string new_id(size_t hex_chars);
+
+  MsrpSwitchConfig config_;
+  ConnectionIo& io_;
+  std::unordered_map<std::string, Leg> legs_;
+  std::unordered_map<ConnId, Connection> conns_;
+  std::unordered_map<std::string, std::vector<std::string>> groups_;  // group -> its leg ids
+  std::unordered_map<std::string, PendingCopy> pending_;  // by transaction id
+  // Copy Message-ID -> leg, for REPORTs about copies; the oldest entries
+  // are forgotten first so the map stays bounded.
+  std::unordered_map<std::string, std::string> copy_owner_;
+  std::deque<std::string> copy_order_;
+  MsrpSwitchStats stats_;
+  uint64_t id_state_ = 0x9e3779b97f4a7c15ull;
+};
+
+}  // namespace imserver::transport

@@ -1,0 +1,268 @@
+#include "transport/msrp/msrp_worker.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+extern "C" {
+#include <re.h>
+}
+
+namespace imserver::transport {
+
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void* id_arg(uint64_t id) { return reinterpret_cast<void*>(static_cast<uintptr_t>(id)); }
+uint64_t arg_id(void* arg) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(arg)); }
+
+// How often the switch's timeouts are looked at; they are all in seconds.
+constexpr uint32_t kTickMs = 250;
+
+}  // namespace
+
+struct MsrpWorker::Impl final : ConnectionIo {
+  Impl(MsrpWorkerConfig c, MsrpEventSink& s) : cfg(std::move(c)), sink(s) {
+    cfg.relay.seed = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+  }
+
+  MsrpWorkerConfig cfg;
+  MsrpEventSink& sink;
+  std::thread thread;
+
+  std::mutex start_mu;
+  std::condition_variable start_cv;
+  bool start_done = false;
+  bool start_ok = false;
+  std::string start_error;
+  uint16_t bound_port = 0;
+
+  std::mutex queue_mu;
+  std::vector<MsrpCommand> queue;
+  bool wake_pending = false;
+  bool stop_requested = false;
+  bool stopped = false;
+
+  // Worker-thread state.
+  tcp_sock* listener = nullptr;
+  mqueue* wake = nullptr;
+  tmr tick{};
+  std::unique_ptr<MsrpSwitch> relay;
+  std::unordered_map<ConnId, tcp_conn*> conns;
+  ConnId next_conn = 1;
+
+  static thread_local Impl* current;
+
+  // ---------------------------------------------------------------- loop
+  void run() {
+    current = this;
+    // A loop of its own beside the SIP worker's (libre's global one): libre
+    // keeps poll set, timers and mutex per thread after re_thread_init()
+    // (STACK.md §5); libre_init() is the SIP worker's, once per process.
+    int err = re_thread_init();
+    const bool own_loop = !err;
+    if (!err) err = fd_setsize(cfg.max_fds);
+    if (!err) err = setup();
+    {
+      std::lock_guard<std::mutex> lk(start_mu);
+      start_done = true;
+      start_ok = !err;
+      if (err && start_error.empty()) start_error = std::string("MSRP setup failed: ") + std::strerror(err);
+    }
+    start_cv.notify_all();
+    if (!err) re_main(nullptr);
+    {
+      std::lock_guard<std::mutex> lk(queue_mu);
+      stopped = true;
+    }
+    teardown();
+    if (own_loop) re_thread_close();
+    current = nullptr;
+  }
+
+  int setup() {
+    relay = std::make_unique<MsrpSwitch>(cfg.relay, *this);
+    sa local;
+    int err = sa_set_str(&local, cfg.host.c_str(), cfg.port);
+    if (err) {
+      start_error = "bad --msrp.host '" + cfg.host + "'";
+      return err;
+    }
+    // Not tcp_listen(): its backlog is 5 (STACK.md §5), too few for a
+    // session whose participants all connect at once.
+    err = tcp_sock_alloc(&listener, &local, &Impl::on_connect_cb, this);
+    if (!err) err = tcp_sock_bind(listener, &local);
+    if (!err) err = tcp_sock_listen(listener, 1024);
+    if (err) {
+      start_error = "cannot listen on MSRP " + cfg.host + ":" + std::to_string(cfg.port) + ": " + std::strerror(err);
+      return err;
+    }
+    sa bound;
+    if (tcp_local_get(listener, &bound) == 0) bound_port = sa_port(&bound);
+    err = mqueue_alloc(&wake, &Impl::on_wake_cb, this);
+    if (err) return err;
+    tmr_init(&tick);
+    tmr_start(&tick, kTickMs, &Impl::on_tick_cb, this);
+    return 0;
+  }
+
+  void teardown() {
+    tmr_cancel(&tick);
+    relay.reset();
+    for (auto& [id, c] : conns) mem_deref(c);
+    conns.clear();
+    listener = static_cast<tcp_sock*>(mem_deref(listener));
+    wake = static_cast<mqueue*>(mem_deref(wake));
+  }
+
+  static void on_tick_cb(void* arg) {
+    auto* self = static_cast<Impl*>(arg);
+    self->relay->on_tick(now_ms());
+    tmr_start(&self->tick, kTickMs, &Impl::on_tick_cb, self);
+  }
+
+  // ------------------------------------------------------------ commands
+  static void on_wake_cb(int, void*, void* arg) { static_cast<Impl*>(arg)->drain(); }
+
+  void drain() {
+    std::vector<MsrpCommand> batch;
+    bool stop_now;
+    {
+      std::lock_guard<std::mutex> lk(queue_mu);
+      batch.swap(queue);
+      wake_pending = false;
+      stop_now = stop_requested;
+    }
+    const int64_t now = now_ms();
+    for (auto& c : batch) {
+      if (auto* add = std::get_if<MsrpAddLeg>(&c)) relay->add_leg(std::move(add->leg), now);
+      else if (auto* rel = std::get_if<MsrpReleaseLeg>(&c)) relay->release_leg(rel->leg_id);
+    }
+    if (stop_now) re_cancel();
+  }
+
+  void push(std::vector<MsrpCommand>&& cmds, bool stop) {
+    std::lock_guard<std::mutex> lk(queue_mu);
+    if (stopped || !wake) return;
+    for (auto& c : cmds) queue.push_back(std::move(c));
+    if (stop) stop_requested = true;
+    if (wake_pending) return;
+    // One wake-up per batch; the drain takes everything queued meanwhile.
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+      if (mqueue_push(wake, 0, nullptr) == 0) {
+        wake_pending = true;
+        return;
+      }
+      std::this_thread::yield();
+    }
+  }
+
+  // ---------------------------------------------------------- connections
+  static void on_connect_cb(const sa*, void* arg) { static_cast<Impl*>(arg)->on_connect(); }
+
+  void on_connect() {
+    const ConnId id = next_conn++;
+    tcp_conn* tc = nullptr;
+    if (tcp_accept(&tc, listener, nullptr, &Impl::on_recv_cb, &Impl::on_close_cb, id_arg(id)) != 0) {
+      tcp_reject(listener);
+      return;
+    }
+    // Our own per-leg queues bound what waits; libre's queue only has to
+    // hold what the switch handed over (its backlog limit plus one chunk).
+    tcp_conn_txqsz_set(tc, 16u << 20);
+    tcp_set_send(tc, &Impl::on_send_ready_cb);
+    conns.emplace(id, tc);
+    relay->on_connection(id, now_ms());
+  }
+
+  static void on_recv_cb(mbuf* mb, void* arg) {
+    current->relay->on_bytes(arg_id(arg),
+                             std::string_view(reinterpret_cast<const char*>(mbuf_buf(mb)), mbuf_get_left(mb)),
+                             now_ms());
+  }
+
+  static void on_close_cb(int, void* arg) {
+    const ConnId id = arg_id(arg);
+    auto it = current->conns.find(id);
+    if (it == current->conns.end()) return;
+    mem_deref(it->second);
+    current->conns.erase(it);
+    current->relay->on_closed(id);
+  }
+
+  // libre calls this once its send queue drained, with the argument given
+  // to tcp_accept; more chunks can go.
+  static void on_send_ready_cb(void* arg) { current->relay->on_writable(arg_id(arg), now_ms()); }
+
+  // ------------------------------------------------------ ConnectionIo
+  void write(ConnId conn, std::string bytes) override {
+    auto it = conns.find(conn);
+    if (it == conns.end()) return;
+    mbuf* mb = mbuf_alloc(bytes.size());
+    if (!mb) return;
+    mbuf_write_mem(mb, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    mb->pos = 0;
+    (void)tcp_send(it->second, mb);  // a failing connection reports itself through on_close
+    mem_deref(mb);
+  }
+
+  size_t backlog(ConnId conn) const override {
+    auto it = conns.find(conn);
+    return it == conns.end() ? 0 : tcp_conn_txqsz(it->second);
+  }
+
+  void close(ConnId conn) override {
+    auto it = conns.find(conn);
+    if (it == conns.end()) return;
+    mem_deref(it->second);
+    conns.erase(it);
+  }
+
+  void leg_failed(MsrpLegFailed event) override { sink.on_leg_failed(std::move(event)); }
+};
+
+thread_local MsrpWorker::Impl* MsrpWorker::Impl::current = nullptr;
+
+MsrpWorker::MsrpWorker(MsrpWorkerConfig config, MsrpEventSink& sink)
+    : impl_(std::make_unique<Impl>(std::move(config), sink)) {}
+
+MsrpWorker::~MsrpWorker() { stop(); }
+
+bool MsrpWorker::start(std::string* error) {
+  impl_->thread = std::thread([this] { impl_->run(); });
+  std::unique_lock<std::mutex> lk(impl_->start_mu);
+  impl_->start_cv.wait(lk, [this] { return impl_->start_done; });
+  if (!impl_->start_ok) {
+    if (error) *error = impl_->start_error;
+    lk.unlock();
+    impl_->thread.join();
+    std::lock_guard<std::mutex> q(impl_->queue_mu);
+    impl_->stopped = true;
+    return false;
+  }
+  return true;
+}
+
+uint16_t MsrpWorker::port() const { return impl_->bound_port; }
+
+void MsrpWorker::post(std::vector<MsrpCommand> commands) {
+  if (!commands.empty()) impl_->push(std::move(commands), false);
+}
+
+void MsrpWorker::stop() {
+  if (!impl_ || !impl_->thread.joinable()) return;
+  impl_->push({}, true);
+  impl_->thread.join();
+  std::lock_guard<std::mutex> lk(impl_->queue_mu);
+  impl_->stopped = true;
+}
+
+}  // namespace imserver::transport

@@ -34,6 +34,7 @@ using SessionActor = caf::stateful_actor<SessionActorState>;
 // are preceded by 180 and held back for answer_delay_ms.
 void apply(SessionActor* self, session::Effects effects, transport::CommandSink* sink) {
   auto& st = self->state;
+  if (st.msrp && !effects.msrp.empty()) st.msrp->post(std::move(effects.msrp));
   if (st.answer_delay_ms > 0) {
     std::vector<transport::Command> now, later;
     for (auto& c : effects.commands) {
@@ -50,7 +51,6 @@ void apply(SessionActor* self, session::Effects effects, transport::CommandSink*
   } else {
     sink->post(std::move(effects.commands));
   }
-  if (st.msrp && !effects.msrp.empty()) st.msrp->post(std::move(effects.msrp));
   if (effects.wake_at_ms) {
     const int64_t delay = std::max<int64_t>(0, *effects.wake_at_ms - wall_clock_ms());
     self->delayed_send(self, std::chrono::milliseconds(delay), TickAtom::value);

@@ -309,6 +309,9 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
   ep.msrp_may_send = answer.leg.offer_direction != "recvonly" && answer.leg.offer_direction != "inactive";
   ep.msrp_may_receive = answer.leg.offer_direction != "sendonly" && answer.leg.offer_direction != "inactive";
   state_.endpoints.push_back(ep);
+  // SESSIONS.md §8.2: the leg can be bound once our 2xx is out, and the
+  // participant connects right after its ACK; copies wait until it binds.
+  msrp_add(out, state_.endpoints.back());
   if (std::find(state_.allowed.begin(), state_.allowed.end(), who.aor) == state_.allowed.end())
     state_.allowed.push_back(who.aor);
 
@@ -392,7 +395,6 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
         ep->status = EndpointStatus::Connected;
         ep->joined_ms = now_ms;  // <joining-info><when>: the join completed now
         report(out, *ep, true, now_ms);
-        msrp_add(out, *ep);
       }
       break;
     case DialogEventKind::Cancelled:
@@ -400,6 +402,7 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
       // dialog) was never in the session: no report, and no release either;
       // only an empty session ends (a cancelled creation, R3).
       if (ep->status == EndpointStatus::Joining) {
+        msrp_release(out, *ep);
         state_.endpoints.erase(ep);
         if (state_.endpoints.empty() && state_.phase == Phase::Active)
           release(out, policy::ReleaseReason::Empty, now_ms);
@@ -417,6 +420,7 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
       if (ep->status == EndpointStatus::Joining) {
         // BYE before the join completed (early dialog, or before our ACK):
         // like a cancelled join.
+        msrp_release(out, *ep);
         state_.endpoints.erase(ep);
         if (state_.endpoints.empty() && state_.phase == Phase::Active)
           release(out, policy::ReleaseReason::Empty, now_ms);

@@ -99,8 +99,9 @@ struct Effects {
   // decision (sent after `commands`), and a SUBSCRIBE to accept.
   std::optional<RosterUpdate> roster;
   std::optional<AuthorizedSubscribe> subscribe;
-  // For the MSRP worker, after `commands` (a leaver's BYE is out before its
-  // MSRP leg goes, PROTOCOL.md §5.3 step 4).
+  // For the MSRP worker. Posted just before `commands`, so a leg is
+  // registered before its 2xx leaves (the participant binds right after its
+  // ACK); a leaver's leg goes together with its BYE (PROTOCOL.md §5.3 step 4).
   std::vector<transport::MsrpCommand> msrp;
   // Call on_tick() at this time (a rate-limited or expiring refer NOTIFY).
   std::optional<int64_t> wake_at_ms;

@@ -299,6 +299,7 @@ int main(int argc, char** argv) {
   imserver::actors::ActorEventSink sink;
   imserver::transport::SipWorker worker(sip_config, sink);
   imserver::transport::MsrpWorker msrp_worker(*msrp_config, sink);
+  worker.set_dialog_end_listener(&msrp_worker);
   {
     std::string error;
     // MSRP first: the SDP answers name its actual port (--msrp.port=0).

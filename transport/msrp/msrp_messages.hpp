@@ -42,7 +42,14 @@ struct MsrpReleaseLeg {
   std::string leg_id;
 };
 
-using MsrpCommand = std::variant<MsrpAddLeg, MsrpReleaseLeg>;
+// Every leg of an INVITE dialog the peer ended with BYE (from the SIP
+// worker, ahead of the BYE's 200); the session's own release follows later
+// and finds nothing left to do.
+struct MsrpReleaseDialog {
+  uint64_t dialog = 0;
+};
+
+using MsrpCommand = std::variant<MsrpAddLeg, MsrpReleaseLeg, MsrpReleaseDialog>;
 
 // A leg the switch gave up on; it is already released.
 struct MsrpLegFailed {

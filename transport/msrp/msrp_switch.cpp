@@ -137,6 +137,13 @@ void MsrpSwitch::release_leg(const std::string& leg_id) {
   if (bound.empty()) drop_connection(conn, true);
 }
 
+void MsrpSwitch::release_dialog(uint64_t dialog) {
+  std::vector<std::string> ids;
+  for (const auto& [id, leg] : legs_)
+    if (leg.info.dialog == dialog) ids.push_back(id);
+  for (const auto& id : ids) release_leg(id);
+}
+
 void MsrpSwitch::fail(const std::string& leg_id, const char* reason) {
   auto it = legs_.find(leg_id);
   if (it == legs_.end()) return;
@@ -199,7 +206,7 @@ void MsrpSwitch::answer(ConnId conn, const Leg& leg, const msrp::Frame& request,
 }
 
 void MsrpSwitch::on_frame(ConnId conn, msrp::Frame& frame, int64_t now_ms) {
-  if (!frame.is_request) return on_response(frame);
+  if (!frame.is_request) return on_response(frame, now_ms);
   const bool is_report = frame.method == "REPORT";  // never answered (RFC 4975 §7.1.2)
   const auto to = frame.to_path();
   auto refuse_unbound = [&](uint16_t status, const char* comment) {
@@ -502,8 +509,12 @@ void MsrpSwitch::pump(ConnId conn, int64_t now_ms) {
   if (c == conns_.end()) return;
   Connection& connection = c->second;
   // Legs sharing the connection take turns chunk by chunk (§8.5), until the
-  // socket has enough unsent bytes.
-  while (!connection.legs.empty() && io_.backlog(conn) < config_.connection_backlog_bytes) {
+  // connection holds enough unsent bytes; the rest waits in the legs'
+  // bounded queues, where a receiver that stopped reading shows up as
+  // congestion. The backlog is asked once (it may cost a syscall) and then
+  // counted here.
+  size_t backlog = io_.backlog(conn);
+  while (!connection.legs.empty() && backlog < config_.connection_backlog_bytes) {
     bool sent = false;
     for (size_t i = 0; i < connection.legs.size() && !sent; ++i) {
       const size_t index = (connection.next_leg + i) % connection.legs.size();
@@ -541,7 +552,9 @@ void MsrpSwitch::pump(ConnId conn, int64_t now_ms) {
       pending_[f.tid] = PendingCopy{leg.info.leg_id, copy.message_id, now_ms};
       copy.sent += n;
       ++stats_.chunks_sent;
-      io_.write(conn, msrp::serialize(f));
+      std::string bytes = msrp::serialize(f);
+      backlog += bytes.size();
+      io_.write(conn, std::move(bytes));
       if (last) {
         leg.queued_bytes -= total;
         leg.queue.pop_front();
@@ -554,15 +567,19 @@ void MsrpSwitch::pump(ConnId conn, int64_t now_ms) {
   }
 }
 
-void MsrpSwitch::on_response(const msrp::Frame& frame) {
+void MsrpSwitch::on_response(const msrp::Frame& frame, int64_t now_ms) {
   auto p = pending_.find(frame.tid);
   if (p == pending_.end()) return;
   const PendingCopy pending = p->second;
   pending_.erase(p);
-  if (frame.status < 300) return;
   auto it = legs_.find(pending.leg_id);
   if (it == legs_.end()) return;
   Leg& leg = it->second;
+  if (frame.status < 300) {
+    // The receiver is reading again: what waited for room can go.
+    if (!leg.queue.empty() && leg.conn) pump(leg.conn, now_ms);
+    return;
+  }
   switch (frame.status) {
     case 400:
     case 403:
@@ -624,6 +641,19 @@ void MsrpSwitch::on_tick(int64_t now_ms) {
   for (const auto& [id, c] : conns_)
     if (c.legs.empty() && now_ms - c.opened_ms >= config_.bind_timeout_ms) idle.push_back(id);
   for (ConnId id : idle) drop_connection(id, true);
+  // Connections whose socket drained without telling us (the kernel took
+  // it all) get their waiting copies now.
+  std::vector<ConnId> waiting;
+  for (const auto& [id, c] : conns_) {
+    for (const auto& leg_id : c.legs) {
+      auto l = legs_.find(leg_id);
+      if (l != legs_.end() && !l->second.queue.empty()) {
+        waiting.push_back(id);
+        break;
+      }
+    }
+  }
+  for (ConnId id : waiting) pump(id, now_ms);
 }
 
 }  // namespace imserver::transport

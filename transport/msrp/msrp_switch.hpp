@@ -62,7 +62,8 @@ class ConnectionIo {
  public:
   virtual ~ConnectionIo() = default;
   virtual void write(ConnId conn, std::string bytes) = 0;
-  // Bytes written but not yet on the wire.
+  // Bytes written but not yet taken by the peer: ours, libre's and the
+  // kernel's send queue.
   virtual size_t backlog(ConnId conn) const = 0;
   virtual void close(ConnId conn) = 0;
   virtual void leg_failed(MsrpLegFailed event) = 0;
@@ -81,6 +82,7 @@ class MsrpSwitch {
 
   void add_leg(MsrpLeg leg, int64_t now_ms);
   void release_leg(const std::string& leg_id);
+  void release_dialog(uint64_t dialog);
 
   void on_connection(ConnId conn, int64_t now_ms);
   void on_bytes(ConnId conn, std::string_view bytes, int64_t now_ms);
@@ -136,7 +138,7 @@ class MsrpSwitch {
   };
 
   void on_frame(ConnId conn, codec::msrp::Frame& frame, int64_t now_ms);
-  void on_response(const codec::msrp::Frame& frame);
+  void on_response(const codec::msrp::Frame& frame, int64_t now_ms);
   void on_report(Leg& leg, const codec::msrp::Frame& frame);
   void on_send(ConnId conn, Leg& leg, codec::msrp::Frame& frame, int64_t now_ms);
   // Answers `request` per its Failure-Report (R): nothing for "no", only

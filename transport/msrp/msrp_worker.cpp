@@ -1,10 +1,16 @@
 #include "transport/msrp/msrp_worker.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <random>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <thread>
 #include <unordered_map>
 
@@ -58,6 +64,10 @@ struct MsrpWorker::Impl final : ConnectionIo {
   std::unique_ptr<MsrpSwitch> relay;
   std::unordered_map<ConnId, tcp_conn*> conns;
   ConnId next_conn = 1;
+  // What the switch wrote during the current event, per connection: handed
+  // to libre in one tcp_send (one syscall) when the event is done, instead
+  // of one per frame (a 200 and its REPORT, several copies to one leg).
+  std::unordered_map<ConnId, std::string> unsent;
 
   static thread_local Impl* current;
 
@@ -126,7 +136,26 @@ struct MsrpWorker::Impl final : ConnectionIo {
   static void on_tick_cb(void* arg) {
     auto* self = static_cast<Impl*>(arg);
     self->relay->on_tick(now_ms());
+    self->flush();
     tmr_start(&self->tick, kTickMs, &Impl::on_tick_cb, self);
+  }
+
+  static void send_now(tcp_conn* tc, const std::string& bytes) {
+    if (bytes.empty()) return;
+    mbuf* mb = mbuf_alloc(bytes.size());
+    if (!mb) return;
+    mbuf_write_mem(mb, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    mb->pos = 0;
+    (void)tcp_send(tc, mb);  // a failing connection reports itself through on_close
+    mem_deref(mb);
+  }
+
+  void flush() {
+    for (auto& [id, bytes] : unsent) {
+      auto it = conns.find(id);
+      if (it != conns.end()) send_now(it->second, bytes);
+    }
+    unsent.clear();
   }
 
   // ------------------------------------------------------------ commands
@@ -145,7 +174,9 @@ struct MsrpWorker::Impl final : ConnectionIo {
     for (auto& c : batch) {
       if (auto* add = std::get_if<MsrpAddLeg>(&c)) relay->add_leg(std::move(add->leg), now);
       else if (auto* rel = std::get_if<MsrpReleaseLeg>(&c)) relay->release_leg(rel->leg_id);
+      else if (auto* gone = std::get_if<MsrpReleaseDialog>(&c)) relay->release_dialog(gone->dialog);
     }
+    flush();
     if (stop_now) re_cancel();
   }
 
@@ -178,15 +209,31 @@ struct MsrpWorker::Impl final : ConnectionIo {
     // Our own per-leg queues bound what waits; libre's queue only has to
     // hold what the switch handed over (its backlog limit plus one chunk).
     tcp_conn_txqsz_set(tc, 16u << 20);
+    // Chat is interactive: a lone 200 or copy must not wait for Nagle.
+    const int one = 1;
+    (void)setsockopt(tcp_conn_fd(tc), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     tcp_set_send(tc, &Impl::on_send_ready_cb);
     conns.emplace(id, tc);
     relay->on_connection(id, now_ms());
   }
 
+  // Commands already posted go before bytes that arrived meanwhile: a
+  // release posted ahead of a BYE's 200 must win over a SEND its sender
+  // wrote after seeing that 200, even when epoll reports both at once.
+  void drain_if_pending() {
+    {
+      std::lock_guard<std::mutex> lk(queue_mu);
+      if (queue.empty() && !stop_requested) return;
+    }
+    drain();
+  }
+
   static void on_recv_cb(mbuf* mb, void* arg) {
+    current->drain_if_pending();
     current->relay->on_bytes(arg_id(arg),
                              std::string_view(reinterpret_cast<const char*>(mbuf_buf(mb)), mbuf_get_left(mb)),
                              now_ms());
+    current->flush();
   }
 
   static void on_close_cb(int, void* arg) {
@@ -195,33 +242,48 @@ struct MsrpWorker::Impl final : ConnectionIo {
     if (it == current->conns.end()) return;
     mem_deref(it->second);
     current->conns.erase(it);
+    current->unsent.erase(id);
     current->relay->on_closed(id);
+    current->flush();
   }
 
   // libre calls this once its send queue drained, with the argument given
   // to tcp_accept; more chunks can go.
-  static void on_send_ready_cb(void* arg) { current->relay->on_writable(arg_id(arg), now_ms()); }
+  static void on_send_ready_cb(void* arg) {
+    current->relay->on_writable(arg_id(arg), now_ms());
+    current->flush();
+  }
 
   // ------------------------------------------------------ ConnectionIo
   void write(ConnId conn, std::string bytes) override {
-    auto it = conns.find(conn);
-    if (it == conns.end()) return;
-    mbuf* mb = mbuf_alloc(bytes.size());
-    if (!mb) return;
-    mbuf_write_mem(mb, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-    mb->pos = 0;
-    (void)tcp_send(it->second, mb);  // a failing connection reports itself through on_close
-    mem_deref(mb);
+    if (!conns.count(conn)) return;
+    std::string& pending = unsent[conn];
+    if (pending.empty()) pending = std::move(bytes);
+    else pending += bytes;
   }
 
   size_t backlog(ConnId conn) const override {
     auto it = conns.find(conn);
-    return it == conns.end() ? 0 : tcp_conn_txqsz(it->second);
+    if (it == conns.end()) return 0;
+    auto pending = unsent.find(conn);
+    // SIOCOUTQ: bytes the kernel holds for a peer that has not read them.
+    // Without it a stopped reader hides megabytes in the socket buffer and
+    // is never seen as congested (SESSIONS.md §8.7).
+    int kernel = 0;
+    if (ioctl(tcp_conn_fd(it->second), SIOCOUTQ, &kernel) != 0) kernel = 0;
+    return tcp_conn_txqsz(it->second) + static_cast<size_t>(std::max(kernel, 0)) +
+           (pending == unsent.end() ? 0 : pending->second.size());
   }
 
   void close(ConnId conn) override {
     auto it = conns.find(conn);
     if (it == conns.end()) return;
+    // What the switch wrote before deciding to close (a 481, say) goes first.
+    auto pending = unsent.find(conn);
+    if (pending != unsent.end()) {
+      send_now(it->second, pending->second);
+      unsent.erase(pending);
+    }
     mem_deref(it->second);
     conns.erase(it);
   }
@@ -255,6 +317,12 @@ uint16_t MsrpWorker::port() const { return impl_->bound_port; }
 
 void MsrpWorker::post(std::vector<MsrpCommand> commands) {
   if (!commands.empty()) impl_->push(std::move(commands), false);
+}
+
+void MsrpWorker::on_peer_bye(DialogId dialog) {
+  std::vector<MsrpCommand> one;
+  one.push_back(MsrpReleaseDialog{dialog});
+  impl_->push(std::move(one), false);
 }
 
 void MsrpWorker::stop() {

@@ -11,6 +11,7 @@
 
 #include "transport/msrp/msrp_messages.hpp"
 #include "transport/msrp/msrp_switch.hpp"
+#include "transport/sip/sip_messages.hpp"
 
 namespace imserver::transport {
 
@@ -21,7 +22,7 @@ struct MsrpWorkerConfig {
   int max_fds = 16384;
 };
 
-class MsrpWorker final : public MsrpCommandSink {
+class MsrpWorker final : public MsrpCommandSink, public DialogEndListener {
  public:
   MsrpWorker(MsrpWorkerConfig config, MsrpEventSink& sink);
   ~MsrpWorker() override;
@@ -34,6 +35,10 @@ class MsrpWorker final : public MsrpCommandSink {
 
   // Thread-safe; commands run on the worker thread in the order posted.
   void post(std::vector<MsrpCommand> commands) override;
+
+  // Thread-safe (called on the SIP worker's thread): releases the legs of
+  // that dialog before anything the peer sends after the BYE's 200.
+  void on_peer_bye(DialogId dialog) override;
 
   // Thread-safe; idempotent.
   void stop();

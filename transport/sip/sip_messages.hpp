@@ -180,6 +180,16 @@ class CommandSink {
   virtual void post(std::vector<Command> commands) = 0;
 };
 
+// Told on the SIP worker thread that a peer's BYE ended an INVITE dialog,
+// just before its 200 goes out: media tied to the dialog (the MSRP leg) can
+// stop at once, before the peer or anyone it tells can observe the 200
+// (PROTOCOL.md A2). Must not block.
+class DialogEndListener {
+ public:
+  virtual ~DialogEndListener() = default;
+  virtual void on_peer_bye(DialogId dialog) = 0;
+};
+
 // Receives events on the SIP worker thread. Implementations must not block: hand
 // the event on (e.g. to an actor) and return.
 class SipEventSink {

@@ -166,6 +166,7 @@ struct SipWorker::Impl {
 
   SipWorkerConfig cfg;
   SipEventSink& sink;
+  DialogEndListener* dialog_end_listener = nullptr;
   std::thread thread;
 
   std::mutex start_mu;
@@ -844,6 +845,7 @@ struct SipWorker::Impl {
   }
 
   void on_peer_bye(Dialog* d, const sip_msg* msg) {
+    if (dialog_end_listener && d->state != Dialog::State::Closing) dialog_end_listener->on_peer_bye(d->id);
     sip_treply(nullptr, stack, msg, 200, "OK");
     if (d->state == Dialog::State::Closing) return;  // crossing BYEs: ours reports completion
     // RFC 3261 §15.1.2: a request of this dialog still pending gets 487.
@@ -953,6 +955,8 @@ bool SipWorker::start(std::string* error) {
 }
 
 uint16_t SipWorker::port() const { return impl_->bound_port; }
+
+void SipWorker::set_dialog_end_listener(DialogEndListener* listener) { impl_->dialog_end_listener = listener; }
 
 void SipWorker::post(Command command) {
   std::vector<Command> v;

@@ -48,6 +48,9 @@ class SipWorker final : public CommandSink {
   bool start(std::string* error);
   uint16_t port() const;
 
+  // Before start(): who hears of peer BYEs ahead of their 200 (optional).
+  void set_dialog_end_listener(DialogEndListener* listener);
+
   // Thread-safe. Commands run on the worker thread in the order posted.
   void post(Command command);
   void post(std::vector<Command> commands) override;

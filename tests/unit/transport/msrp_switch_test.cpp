@@ -346,3 +346,45 @@ TEST(MsrpSwitch, GarbageClosesOnlyThatConnection) {
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].status, 200);
 }
+
+TEST(MsrpSwitch, OneConnectionCarriesLegsOfTwoSessions) {
+  Fixture f;
+  f.join({"alice", "bob"});
+  // Carol's device (or a Participating Function) carries her legs of gs-1
+  // and of gs-2 on one connection; each binds with its own first request.
+  auto carol1 = leg("carol");
+  auto carol2 = leg("carol");
+  carol2.leg_id = "focuscarol2000000";
+  carol2.local_uri = "msrp://127.0.0.1:2855/focuscarol2000000;tcp";
+  carol2.group = "sip:gs-2@im.example.com";
+  auto dan2 = leg("dan");
+  dan2.group = carol2.group;
+  f.sw->add_leg(carol1, 0);
+  f.sw->add_leg(carol2, 0);
+  f.sw->add_leg(dan2, 0);
+  f.sw->on_connection(7, 0);
+  f.sw->on_bytes(7, send("carol", "bindc001", "b-c1", ""), 0);
+  Frame bind2;
+  bind2.tid = "bindc002";
+  bind2.method = "SEND";
+  bind2.headers = {{"To-Path", carol2.local_uri}, {"From-Path", remote("carol")}, {"Message-ID", "b-c2"},
+                   {"Byte-Range", "1-0/0"}};
+  f.sw->on_bytes(7, codec::msrp::serialize(bind2), 0);
+  auto r = f.io.take(7);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].status, 200);
+  EXPECT_EQ(r[1].status, 200);
+  f.sw->on_connection(8, 0);
+  f.sw->on_bytes(8, send("dan", "bindd001", "b-d", ""), 0);
+  f.io.take(8);
+  // A message in gs-1 reaches Carol's gs-1 leg only; Dan (gs-2) hears nothing.
+  f.sw->on_bytes(f.conn["alice"], send("alice", "two00001", "m-2s", cpim("sip:alice@example.com", kGroup, "hi")), 0);
+  auto copies = f.io.take(7);
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(*copies[0].header("From-Path"), carol1.local_uri);
+  EXPECT_TRUE(f.io.take(8).empty());
+  // Releasing one of the two legs keeps the shared connection open.
+  f.sw->release_leg(carol1.leg_id);
+  EXPECT_TRUE(f.io.closed.empty());
+  EXPECT_EQ(f.sw->connection_count(), 4u);
+}

@@ -18,6 +18,8 @@ extern "C" {
 #include <re.h>
 }
 
+#include "transport/loop/event_loop_thread.hpp"
+
 namespace imserver::transport {
 
 namespace {
@@ -42,24 +44,12 @@ struct MsrpWorker::Impl final : ConnectionIo {
 
   MsrpWorkerConfig cfg;
   MsrpEventSink& sink;
-  std::thread thread;
-
-  std::mutex start_mu;
-  std::condition_variable start_cv;
-  bool start_done = false;
-  bool start_ok = false;
-  std::string start_error;
+  EventLoopThread loop{EventLoopThread::Kind::OwnLoop, cfg.max_fds};
   uint16_t bound_port = 0;
-
-  std::mutex queue_mu;
-  std::vector<MsrpCommand> queue;
-  bool wake_pending = false;
-  bool stop_requested = false;
-  bool stopped = false;
+  std::vector<MsrpCommand> queue;  // guarded by the loop's lock
 
   // Worker-thread state.
   tcp_sock* listener = nullptr;
-  mqueue* wake = nullptr;
   tmr tick{};
   std::unique_ptr<MsrpSwitch> relay;
   std::unordered_map<ConnId, tcp_conn*> conns;
@@ -72,38 +62,26 @@ struct MsrpWorker::Impl final : ConnectionIo {
   static thread_local Impl* current;
 
   // ---------------------------------------------------------------- loop
-  void run() {
-    current = this;
-    // A loop of its own beside the SIP worker's (libre's global one): libre
-    // keeps poll set, timers and mutex per thread after re_thread_init()
-    // (STACK.md §5); libre_init() is the SIP worker's, once per process.
-    int err = re_thread_init();
-    const bool own_loop = !err;
-    if (!err) err = fd_setsize(cfg.max_fds);
-    if (!err) err = setup();
-    {
-      std::lock_guard<std::mutex> lk(start_mu);
-      start_done = true;
-      start_ok = !err;
-      if (err && start_error.empty()) start_error = std::string("MSRP setup failed: ") + std::strerror(err);
-    }
-    start_cv.notify_all();
-    if (!err) re_main(nullptr);
-    {
-      std::lock_guard<std::mutex> lk(queue_mu);
-      stopped = true;
-    }
-    teardown();
-    if (own_loop) re_thread_close();
-    current = nullptr;
+  bool start(std::string* error) {
+    EventLoopThread::Hooks hooks;
+    hooks.setup = [this](std::string* why) {
+      current = this;
+      return setup(why);
+    };
+    hooks.on_wake = [this] { drain(); };
+    hooks.teardown = [this] {
+      teardown();
+      current = nullptr;
+    };
+    return loop.start(std::move(hooks), error);
   }
 
-  int setup() {
+  int setup(std::string* start_error) {
     relay = std::make_unique<MsrpSwitch>(cfg.relay, *this);
     sa local;
     int err = sa_set_str(&local, cfg.host.c_str(), cfg.port);
     if (err) {
-      start_error = "bad --msrp.host '" + cfg.host + "'";
+      *start_error = "bad --msrp.host '" + cfg.host + "'";
       return err;
     }
     // Not tcp_listen(): its backlog is 5 (STACK.md §5), too few for a
@@ -112,13 +90,11 @@ struct MsrpWorker::Impl final : ConnectionIo {
     if (!err) err = tcp_sock_bind(listener, &local);
     if (!err) err = tcp_sock_listen(listener, 1024);
     if (err) {
-      start_error = "cannot listen on MSRP " + cfg.host + ":" + std::to_string(cfg.port) + ": " + std::strerror(err);
+      *start_error = "cannot listen on MSRP " + cfg.host + ":" + std::to_string(cfg.port) + ": " + std::strerror(err);
       return err;
     }
     sa bound;
     if (tcp_local_get(listener, &bound) == 0) bound_port = sa_port(&bound);
-    err = mqueue_alloc(&wake, &Impl::on_wake_cb, this);
-    if (err) return err;
     tmr_init(&tick);
     tmr_start(&tick, kTickMs, &Impl::on_tick_cb, this);
     return 0;
@@ -130,7 +106,6 @@ struct MsrpWorker::Impl final : ConnectionIo {
     for (auto& [id, c] : conns) mem_deref(c);
     conns.clear();
     listener = static_cast<tcp_sock*>(mem_deref(listener));
-    wake = static_cast<mqueue*>(mem_deref(wake));
   }
 
   static void on_tick_cb(void* arg) {
@@ -159,17 +134,9 @@ struct MsrpWorker::Impl final : ConnectionIo {
   }
 
   // ------------------------------------------------------------ commands
-  static void on_wake_cb(int, void*, void* arg) { static_cast<Impl*>(arg)->drain(); }
-
   void drain() {
     std::vector<MsrpCommand> batch;
-    bool stop_now;
-    {
-      std::lock_guard<std::mutex> lk(queue_mu);
-      batch.swap(queue);
-      wake_pending = false;
-      stop_now = stop_requested;
-    }
+    loop.take([&] { batch.swap(queue); });
     const int64_t now = now_ms();
     for (auto& c : batch) {
       if (auto* add = std::get_if<MsrpAddLeg>(&c)) relay->add_leg(std::move(add->leg), now);
@@ -177,23 +144,12 @@ struct MsrpWorker::Impl final : ConnectionIo {
       else if (auto* gone = std::get_if<MsrpReleaseDialog>(&c)) relay->release_dialog(gone->dialog);
     }
     flush();
-    if (stop_now) re_cancel();
   }
 
-  void push(std::vector<MsrpCommand>&& cmds, bool stop) {
-    std::lock_guard<std::mutex> lk(queue_mu);
-    if (stopped || !wake) return;
-    for (auto& c : cmds) queue.push_back(std::move(c));
-    if (stop) stop_requested = true;
-    if (wake_pending) return;
-    // One wake-up per batch; the drain takes everything queued meanwhile.
-    for (int attempt = 0; attempt < 1000; ++attempt) {
-      if (mqueue_push(wake, 0, nullptr) == 0) {
-        wake_pending = true;
-        return;
-      }
-      std::this_thread::yield();
-    }
+  void push(std::vector<MsrpCommand>&& cmds) {
+    loop.post([&] {
+      for (auto& c : cmds) queue.push_back(std::move(c));
+    });
   }
 
   // ---------------------------------------------------------- connections
@@ -221,11 +177,9 @@ struct MsrpWorker::Impl final : ConnectionIo {
   // release posted ahead of a BYE's 200 must win over a SEND its sender
   // wrote after seeing that 200, even when epoll reports both at once.
   void drain_if_pending() {
-    {
-      std::lock_guard<std::mutex> lk(queue_mu);
-      if (queue.empty() && !stop_requested) return;
-    }
-    drain();
+    bool pending = false;
+    loop.locked([&] { pending = !queue.empty(); });
+    if (pending) drain();
   }
 
   static void on_recv_cb(mbuf* mb, void* arg) {
@@ -298,39 +252,22 @@ MsrpWorker::MsrpWorker(MsrpWorkerConfig config, MsrpEventSink& sink)
 
 MsrpWorker::~MsrpWorker() { stop(); }
 
-bool MsrpWorker::start(std::string* error) {
-  impl_->thread = std::thread([this] { impl_->run(); });
-  std::unique_lock<std::mutex> lk(impl_->start_mu);
-  impl_->start_cv.wait(lk, [this] { return impl_->start_done; });
-  if (!impl_->start_ok) {
-    if (error) *error = impl_->start_error;
-    lk.unlock();
-    impl_->thread.join();
-    std::lock_guard<std::mutex> q(impl_->queue_mu);
-    impl_->stopped = true;
-    return false;
-  }
-  return true;
-}
+bool MsrpWorker::start(std::string* error) { return impl_->start(error); }
 
 uint16_t MsrpWorker::port() const { return impl_->bound_port; }
 
 void MsrpWorker::post(std::vector<MsrpCommand> commands) {
-  if (!commands.empty()) impl_->push(std::move(commands), false);
+  if (!commands.empty()) impl_->push(std::move(commands));
 }
 
 void MsrpWorker::on_peer_bye(DialogId dialog) {
   std::vector<MsrpCommand> one;
   one.push_back(MsrpReleaseDialog{dialog});
-  impl_->push(std::move(one), false);
+  impl_->push(std::move(one));
 }
 
 void MsrpWorker::stop() {
-  if (!impl_ || !impl_->thread.joinable()) return;
-  impl_->push({}, true);
-  impl_->thread.join();
-  std::lock_guard<std::mutex> lk(impl_->queue_mu);
-  impl_->stopped = true;
+  if (impl_) impl_->loop.stop();
 }
 
 }  // namespace imserver::transport

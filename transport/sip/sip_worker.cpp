@@ -2,6 +2,7 @@
 
 #include <re.h>
 
+#include "transport/loop/event_loop_thread.hpp"
 #include "transport/sip/client_transaction.hpp"
 #include "transport/sip/timer_wheel.hpp"
 
@@ -167,27 +168,15 @@ struct SipWorker::Impl {
   SipWorkerConfig cfg;
   SipEventSink& sink;
   DialogEndListener* dialog_end_listener = nullptr;
-  std::thread thread;
-
-  std::mutex start_mu;
-  std::condition_variable start_cv;
-  bool start_done = false;
-  bool start_ok = false;
-  std::string start_error;
+  EventLoopThread loop{EventLoopThread::Kind::ProcessLoop, cfg.max_fds};
   uint16_t bound_port = 0;
-
-  std::mutex queue_mu;
-  std::vector<Command> queue;
-  bool wake_pending = false;
-  bool stop_requested = false;
-  bool stopped = false;
+  std::vector<Command> queue;  // guarded by the loop's lock
 
   // Worker-thread state below.
   bool udp_buffer_sized = false;  // on_request sized the UDP socket's buffers
   sip* stack = nullptr;
   sip_lsnr* listener = nullptr;
   sip_lsnr* response_listener = nullptr;
-  mqueue* wake = nullptr;
   // All of the worker's own timers live on this wheel (declared before
   // everything that embeds a TimerWheel::Timer, so it outlives them). One
   // libre tmr, drive_tmr, is armed for its next deadline.
@@ -207,30 +196,21 @@ struct SipWorker::Impl {
   static thread_local Impl* current;
 
   // ---------------------------------------------------------------- loop
-  void run() {
-    current = this;
-    int err = libre_init();
-    if (!err) err = fd_setsize(cfg.max_fds);
-    if (!err) err = setup_stack();
-    {
-      std::lock_guard<std::mutex> lk(start_mu);
-      start_done = true;
-      start_ok = !err;
-      if (err && start_error.empty()) start_error = std::string("libre setup failed: ") + std::strerror(err);
-    }
-    start_cv.notify_all();
-    if (!err) re_main(nullptr);
-    {
-      // From here on posters must not touch the wake-up queue.
-      std::lock_guard<std::mutex> lk(queue_mu);
-      stopped = true;
-    }
-    teardown();
-    libre_close();
-    current = nullptr;
+  bool start(std::string* error) {
+    EventLoopThread::Hooks hooks;
+    hooks.setup = [this](std::string* why) {
+      current = this;
+      return setup_stack(why);
+    };
+    hooks.on_wake = [this] { drain(); };
+    hooks.teardown = [this] {
+      teardown();
+      current = nullptr;
+    };
+    return loop.start(std::move(hooks), error);
   }
 
-  int setup_stack() {
+  int setup_stack(std::string* start_error) {
     int err = sip_alloc(&stack, nullptr, 1024, 1024, 1024, cfg.software.c_str(), nullptr, nullptr);
     if (err) return err;
     // UDP and TCP share the port. With port 0 the kernel picks the UDP port;
@@ -239,12 +219,12 @@ struct SipWorker::Impl {
       sa laddr;
       err = sa_set_str(&laddr, cfg.host.c_str(), cfg.port);
       if (err) {
-        start_error = "bad --sip.host '" + cfg.host + "'";
+        *start_error = "bad --sip.host '" + cfg.host + "'";
         return err;
       }
       err = sip_transp_add(stack, SIP_TRANSP_UDP, &laddr);
       if (err) {
-        start_error = "cannot bind UDP " + cfg.host + ":" + std::to_string(cfg.port) + ": " + std::strerror(err);
+        *start_error = "cannot bind UDP " + cfg.host + ":" + std::to_string(cfg.port) + ": " + std::strerror(err);
         return err;
       }
       sa bound;
@@ -260,12 +240,12 @@ struct SipWorker::Impl {
       }
       sip_transp_flush(stack);
       if (cfg.port != 0) {
-        start_error = "cannot bind TCP " + cfg.host + ":" + std::to_string(cfg.port) + ": " + std::strerror(err);
+        *start_error = "cannot bind TCP " + cfg.host + ":" + std::to_string(cfg.port) + ": " + std::strerror(err);
         return err;
       }
     }
     if (err) {
-      start_error = "no port free for both UDP and TCP";
+      *start_error = "no port free for both UDP and TCP";
       return err;
     }
     err = sip_listen(&listener, stack, true, &Impl::on_request_cb, this);
@@ -275,8 +255,6 @@ struct SipWorker::Impl {
     // that one found no transaction of its own (it returns false), so every
     // response to our stateless requests reaches this one.
     err = sip_listen(&response_listener, stack, false, &Impl::on_response_cb, this);
-    if (err) return err;
-    err = mqueue_alloc(&wake, &Impl::on_wake_cb, this);
     if (err) return err;
     tmr_init(&drive_tmr);
     start_sweep();
@@ -299,41 +277,21 @@ struct SipWorker::Impl {
     dialogs_by_call_id.clear();
     listener = static_cast<sip_lsnr*>(mem_deref(listener));
     response_listener = static_cast<sip_lsnr*>(mem_deref(response_listener));
-    wake = static_cast<mqueue*>(mem_deref(wake));
     if (stack) sip_close(stack, true);
     stack = static_cast<sip*>(mem_deref(stack));
   }
 
   // ------------------------------------------------------------ commands
-  static void on_wake_cb(int, void*, void* arg) { static_cast<Impl*>(arg)->drain(); }
-
   void drain() {
     std::vector<Command> batch;
-    bool stop_now;
-    {
-      std::lock_guard<std::mutex> lk(queue_mu);
-      batch.swap(queue);
-      wake_pending = false;
-      stop_now = stop_requested;
-    }
+    loop.take([&] { batch.swap(queue); });
     for (auto& c : batch) std::visit([this](auto& cmd) { execute(cmd); }, c);
-    if (stop_now) re_cancel();
   }
 
-  void push(std::vector<Command>&& cmds, bool stop) {
-    std::lock_guard<std::mutex> lk(queue_mu);
-    if (stopped || !wake) return;
-    for (auto& c : cmds) queue.push_back(std::move(c));
-    if (stop) stop_requested = true;
-    if (wake_pending) return;
-    // One wake-up per batch: the pipe write is the expensive part, and the
-    // drain takes everything queued meanwhile. The push happens under the
-    // lock so the loop cannot free the queue in between.
-    wake_pending = true;
-    for (int tries = 0; tries < 1000; ++tries) {
-      if (mqueue_push(wake, 0, nullptr) == 0) return;
-      std::this_thread::yield();
-    }
+  void push(std::vector<Command>&& cmds) {
+    loop.post([&] {
+      for (auto& c : cmds) queue.push_back(std::move(c));
+    });
   }
 
   std::string body_headers(const std::string& content_type, const std::string& body) {
@@ -939,20 +897,7 @@ SipWorker::SipWorker(SipWorkerConfig config, SipEventSink& sink)
 
 SipWorker::~SipWorker() { stop(); }
 
-bool SipWorker::start(std::string* error) {
-  impl_->thread = std::thread([this] { impl_->run(); });
-  std::unique_lock<std::mutex> lk(impl_->start_mu);
-  impl_->start_cv.wait(lk, [this] { return impl_->start_done; });
-  if (!impl_->start_ok) {
-    if (error) *error = impl_->start_error;
-    lk.unlock();
-    impl_->thread.join();
-    std::lock_guard<std::mutex> q(impl_->queue_mu);
-    impl_->stopped = true;
-    return false;
-  }
-  return true;
-}
+bool SipWorker::start(std::string* error) { return impl_->start(error); }
 
 uint16_t SipWorker::port() const { return impl_->bound_port; }
 
@@ -961,19 +906,15 @@ void SipWorker::set_dialog_end_listener(DialogEndListener* listener) { impl_->di
 void SipWorker::post(Command command) {
   std::vector<Command> v;
   v.push_back(std::move(command));
-  impl_->push(std::move(v), false);
+  impl_->push(std::move(v));
 }
 
 void SipWorker::post(std::vector<Command> commands) {
-  if (!commands.empty()) impl_->push(std::move(commands), false);
+  if (!commands.empty()) impl_->push(std::move(commands));
 }
 
 void SipWorker::stop() {
-  if (!impl_ || !impl_->thread.joinable()) return;
-  impl_->push({}, true);
-  impl_->thread.join();
-  std::lock_guard<std::mutex> lk(impl_->queue_mu);
-  impl_->stopped = true;
+  if (impl_) impl_->loop.stop();
 }
 
 }  // namespace imserver::transport

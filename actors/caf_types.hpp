@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "actors/session/conference_events.hpp"
+#include "policy/groups.hpp"
 #include "transport/msrp/msrp_messages.hpp"
 #include "transport/sip/sip_messages.hpp"
 
@@ -17,6 +18,12 @@ namespace imserver::actors {
 // answers so CANCEL and early BYE can be exercised on the wire).
 struct HeldCommands {
   std::vector<transport::Command> commands;
+};
+
+// The groups file was (re)loaded (SIGHUP): later requests see these groups;
+// running sessions keep what they started with (SESSIONS.md §3.1).
+struct GroupsLoaded {
+  std::vector<policy::Group> groups;
 };
 
 // A notifier's timer: expiries and rate-limited NOTIFYs are due.
@@ -30,5 +37,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::transport::InboundRequest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::transport::DialogEvent)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::transport::MsrpLegFailed)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::actors::HeldCommands)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::actors::GroupsLoaded)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::session::RosterUpdate)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::session::AuthorizedSubscribe)

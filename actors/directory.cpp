@@ -26,6 +26,9 @@ struct DirectoryState {
   transport::MsrpCommandSink* msrp = nullptr;
   std::unique_ptr<SessionRegistry> registry = std::make_unique<LocalSessionRegistry>();
   std::unordered_map<caf::actor_addr, std::string> identity_of;  // for down messages
+  std::unordered_map<std::string, policy::Group> groups;           // by canonical group URI
+  std::unordered_map<std::string, std::string> active_of_group;    // group URI -> its ACTIVE session
+  std::unordered_map<std::string, std::string> group_of_session;   // and back
   std::vector<caf::actor> notifiers;
   uint64_t next_sequence = 1;
   std::mt19937_64 rng{std::random_device{}()};
@@ -75,7 +78,7 @@ void tell_notifier_gone(Directory* self, const std::string& identity) {
 
 void reply(DirectoryState& st, transport::Respond r) { st.sink->post({transport::Command{std::move(r)}}); }
 
-void create_session(Directory* self, InboundRequest& r) {
+void create_session(Directory* self, InboundRequest& r, const policy::Group* group = nullptr) {
   auto& st = self->state;
   auto checked = session::check_creation(r, st.config.trusted, st.config.session.msrp);
   if (auto* refusal = std::get_if<transport::Respond>(&checked)) return reply(st, *refusal);
@@ -83,6 +86,18 @@ void create_session(Directory* self, InboundRequest& r) {
   spawn.config = st.config.session;
   spawn.identity = new_identity(st);
   spawn.kind = policy::SessionKind::AdHoc;
+  if (group) {
+    // SESSIONS.md §3.2 G1, G2.
+    const auto& creator = std::get<policy::AssertedIdentity>(checked);
+    if (!group->allow_non_members && !group->is_member(creator.aor))
+      return reply(st, respond(r, 403, "Forbidden",
+                               session::warning_line(399, st.config.session.domain, "Not a group member")));
+    spawn.kind = policy::SessionKind::Predefined;
+    spawn.group = *group;
+    if (group->max_participants > 0) spawn.config.max_participants = group->max_participants;
+    st.active_of_group[group->uri] = spawn.identity;
+    st.group_of_session[spawn.identity] = group->uri;
+  }
   spawn.seed = st.rng();
   spawn.trusted = st.config.trusted;
   spawn.answer_delay_ms = st.config.answer_delay_ms;
@@ -140,6 +155,40 @@ void route_refer(Directory* self, InboundRequest& r, const std::string& request_
   reply(st, respond(r, 403, "Forbidden"));
 }
 
+// Forgets which group a finished or failed session served.
+void forget_group_session(DirectoryState& st, const std::string& identity) {
+  auto it = st.group_of_session.find(identity);
+  if (it == st.group_of_session.end()) return;
+  auto active = st.active_of_group.find(it->second);
+  if (active != st.active_of_group.end() && active->second == identity) st.active_of_group.erase(active);
+  st.group_of_session.erase(it);
+}
+
+// SESSIONS.md §3.2 and §6.1 S-a': a pre-defined group's URI stands for its
+// ACTIVE session, or creates one.
+void at_group(Directory* self, InboundRequest& r, const policy::Group& group) {
+  auto& st = self->state;
+  std::optional<caf::actor> active;
+  if (auto it = st.active_of_group.find(group.uri); it != st.active_of_group.end())
+    active = st.registry->find(it->second);
+  if (r.method == "INVITE") {
+    // G4: lists belong to the factory.
+    if (auto bad = session::check_require(r, {})) return reply(st, *bad);
+    if (!active) return create_session(self, r, &group);
+    // G3: the session checks membership like any join.
+    self->send(*active, std::move(r));
+    return;
+  }
+  if (r.method == "REFER") return route_refer(self, r, group.uri);
+  if (active) {
+    self->send(*active, std::move(r));
+    return;
+  }
+  if (r.method == "SUBSCRIBE" || r.method == "OPTIONS")
+    return reply(st, respond(r, 480, "Temporarily Unavailable"));
+  reply(st, session::method_not_allowed(r));
+}
+
 void route_request(Directory* self, InboundRequest& r) {
   auto& st = self->state;
   if (r.in_dialog) {
@@ -170,6 +219,7 @@ void route_request(Directory* self, InboundRequest& r) {
   const std::string key = codec::canonical_aor(key_uri);
   const auto& factories = st.config.factory_aors;
   if (std::find(factories.begin(), factories.end(), key) != factories.end()) return at_factory(self, r);
+  if (auto group = st.groups.find(key); group != st.groups.end()) return at_group(self, r, group->second);
   if (r.method == "REFER") return route_refer(self, r, key);
   if (auto session = st.registry->find(key)) {
     self->send(*session, std::move(r));
@@ -184,6 +234,7 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
   self->state.config = std::move(config);
   self->state.sink = sink;
   self->state.msrp = msrp;
+  for (auto& g : self->state.config.groups) self->state.groups.emplace(g.uri, g);
   for (size_t i = 0; i < std::max<size_t>(1, self->state.config.notifiers); ++i)
     self->state.notifiers.push_back(spawn_notifier(self->system(), self->state.config.session.conf, i, sink));
   self->set_down_handler([=](caf::down_msg& down) {
@@ -193,6 +244,7 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
     const std::string identity = it->second;
     st.identity_of.erase(it);
     st.registry->remove(identity);
+    forget_group_session(st, identity);
     if (down.reason) {
       // The session died with work unfinished: nobody will answer its
       // participants any more, so end their dialogs rather than leave them
@@ -214,6 +266,19 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
   });
   return {
       [=](InboundRequest& r) { route_request(self, r); },
+      [=](GroupsLoaded& loaded) {
+        // Later requests only: active sessions keep the group they started with.
+        auto& st = self->state;
+        st.groups.clear();
+        for (auto& g : loaded.groups) st.groups.emplace(g.uri, std::move(g));
+        // Running sessions check later joins and subscriptions against the
+        // new membership; nobody already in is removed.
+        for (const auto& [group_uri, identity] : st.active_of_group) {
+          auto group = st.groups.find(group_uri);
+          auto session = st.registry->find(identity);
+          if (group != st.groups.end() && session) self->send(*session, GroupsLoaded{{group->second}});
+        }
+      },
       [=](FinishedAtom, const std::string& identity) {
         // From now on the directory answers for the identity itself (404),
         // and the acknowledgement reaches the session after everything routed
@@ -223,6 +288,7 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
         if (!session) return;
         st.identity_of.erase(session->address());
         st.registry->remove(identity);
+        forget_group_session(st, identity);
         self->demonitor(*session);
         self->send(*session, FinishedAtom::value);
         // Whatever path ended it, its notifier state goes too (a no-op when

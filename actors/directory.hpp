@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "actors/session/session_config.hpp"
+#include "policy/groups.hpp"
 #include "policy/trust.hpp"
 #include "transport/msrp/msrp_messages.hpp"
 #include "transport/sip/sip_messages.hpp"
@@ -27,6 +28,7 @@ struct DirectoryConfig {
   uint32_t answer_delay_ms = 0;           // test.answer_delay_ms
   bool test_hooks = false;                // test.hooks
   size_t notifiers = 2;                   // notifier actors sharing the NOTIFY fan-out
+  std::vector<policy::Group> groups;      // group.file at start-up (GroupsLoaded replaces them)
 };
 
 caf::actor spawn_directory(caf::actor_system& sys, DirectoryConfig config, transport::CommandSink* sink,

@@ -81,6 +81,12 @@ caf::behavior session_behavior(SessionActor* self, SessionSpawn spawn, transport
   st.msrp = spawn.msrp;
   st.logic = std::make_unique<session::GroupSession>(spawn.config, spawn.identity, spawn.kind, spawn.identity,
                                                      spawn.seed);
+  if (spawn.group) {
+    std::vector<std::string> members;
+    for (const auto& m : spawn.group->members) members.push_back(m.aor);
+    st.logic->set_group(spawn.group->uri, std::move(members), spawn.group->allow_non_members, spawn.group->locked,
+                        spawn.group->subject);
+  }
   apply(self, st.logic->create(spawn.creating_invite, spawn.creator, wall_clock_ms()), sink);
   return {
       [=](transport::InboundRequest& r) {
@@ -102,6 +108,14 @@ caf::behavior session_behavior(SessionActor* self, SessionSpawn spawn, transport
       [=](HeldCommands& held) { sink->post(std::move(held.commands)); },
       [=](transport::MsrpLegFailed& failure) {
         apply(self, self->state.logic->on_msrp_failure(failure, wall_clock_ms()), sink);
+      },
+      [=](GroupsLoaded& loaded) {
+        // The groups file was reloaded: later requests see the new membership.
+        if (loaded.groups.empty()) return;
+        const auto& g = loaded.groups.front();
+        std::vector<std::string> members;
+        for (const auto& m : g.members) members.push_back(m.aor);
+        self->state.logic->update_group(std::move(members), g.allow_non_members, g.locked);
       },
       [=](TickAtom) { apply(self, self->state.logic->on_tick(wall_clock_ms()), sink); },
       [=](FinishedAtom) { self->quit(); },

@@ -5,9 +5,11 @@
 
 #include <caf/all.hpp>
 
+#include <optional>
 #include <string>
 
 #include "actors/session/session_config.hpp"
+#include "policy/groups.hpp"
 #include "policy/identity.hpp"
 #include "policy/trust.hpp"
 #include "transport/msrp/msrp_messages.hpp"
@@ -28,6 +30,7 @@ struct SessionSpawn {
   caf::actor notifier;   // where roster changes and SUBSCRIBEs go
   caf::actor directory;  // told when the session is finished
   transport::MsrpCommandSink* msrp = nullptr;  // the MSRP worker (none in some tests)
+  std::optional<policy::Group> group;          // PREDEFINED: the group it was started for
 };
 
 caf::actor spawn_session(caf::actor_system& sys, SessionSpawn spawn, transport::CommandSink* sink);

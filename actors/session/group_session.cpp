@@ -77,6 +77,22 @@ int GroupSession::participating_users() const {
   return static_cast<int>(users.size());
 }
 
+void GroupSession::set_group(const std::string& group_uri, std::vector<std::string> members, bool allow_non_members,
+                             bool locked, const std::string& subject) {
+  state_.group = group_uri;
+  state_.group_members = std::move(members);
+  state_.group_allows_non_members = allow_non_members;
+  state_.locked = locked;
+  state_.subject = subject;
+}
+
+void GroupSession::update_group(std::vector<std::string> members, bool allow_non_members, bool locked) {
+  if (state_.group.empty()) return;
+  state_.group_members = std::move(members);
+  state_.group_allows_non_members = allow_non_members;
+  state_.locked = locked;
+}
+
 Effects GroupSession::create(const InboundRequest& invite, const policy::AssertedIdentity& creator, int64_t now_ms) {
   state_.initiator = creator.aor;
   if (const auto* subject = invite.header("subject")) state_.subject = *subject;
@@ -174,6 +190,8 @@ Effects GroupSession::subscribe(const InboundRequest& r, const std::optional<pol
     return e.aor == originator->aor && e.status == EndpointStatus::Connected;
   });
   facts.watcher = is_watcher(config_.conf, originator->aor);
+  facts.group_member = std::find(state_.group_members.begin(), state_.group_members.end(), originator->aor) !=
+                       state_.group_members.end();
   if (!may_subscribe(config_.conf.subscribe_policy, facts)) {
     out.commands.push_back(respond(r, 403, "Forbidden"));
     return out;
@@ -237,6 +255,9 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
     facts.adhoc_policy = config_.join_policy;
     facts.user_aor = who.aor;
     facts.allowed_list = state_.allowed;
+    facts.group_members = state_.group_members;
+    facts.group_allows_non_members = state_.group_allows_non_members;
+    facts.locked = state_.locked;
     facts.local_domains = config_.local_domains;
     facts.already_in_roster = std::any_of(state_.endpoints.begin(), state_.endpoints.end(), [&](const Endpoint& e) {
       return e.aor == who.aor && e.status != EndpointStatus::Disconnecting;

@@ -87,8 +87,14 @@ struct SessionState {
   uint64_t sdp_version = 0;
   std::vector<ReferSubscription> refer_subs;
   uint64_t next_token = 1;  // SendInDialog tokens of the session's own NOTIFYs
+  // PREDEFINED sessions (SESSIONS.md §3): the group as it was when the
+  // session started (a reload of the groups file does not touch it).
+  std::string group;
+  std::vector<std::string> group_members;
+  bool group_allows_non_members = false;
+  bool locked = false;
   MSGPACK_DEFINE(identity, kind, phase, initiator, subject, allowed, endpoints, sdp_session_id, sdp_version,
-                 refer_subs, next_token);
+                 refer_subs, next_token, group, group_members, group_allows_non_members, locked);
 };
 
 // What one step produced.
@@ -112,6 +118,15 @@ class GroupSession {
   // `owner` is the tag the transport echoes in this session's dialog events.
   GroupSession(SessionConfig config, std::string identity, policy::SessionKind kind, std::string owner,
                uint64_t seed);
+
+  // Before create(): the session belongs to this pre-defined group
+  // (membership authorizes joins and subscriptions; its subject is the default).
+  void set_group(const std::string& group_uri, std::vector<std::string> members, bool allow_non_members,
+                 bool locked, const std::string& subject);
+
+  // The groups file was reloaded: membership for later joins and
+  // subscriptions (nobody already in is removed).
+  void update_group(std::vector<std::string> members, bool allow_non_members, bool locked);
 
   // The INVITE that created the session; check_creation already passed.
   Effects create(const transport::InboundRequest& invite, const policy::AssertedIdentity& creator, int64_t now_ms);

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <fstream>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -14,6 +15,8 @@
 
 #include "actors/directory.hpp"
 #include "actors/session/subscribe_checks.hpp"
+#include "actors/caf_types.hpp"
+#include "policy/groups.hpp"
 #include "policy/join_policy.hpp"
 #include "policy/trust.hpp"
 #include "tools/imserver/server_config.hpp"
@@ -175,6 +178,23 @@ std::optional<imserver::actors::DirectoryConfig> build_directory_config(const Se
   return out;
 }
 
+// Reads and parses --group.file; nullopt with *why when it cannot be used.
+std::optional<std::vector<imserver::policy::Group>> load_groups(const std::string& path, std::string* why) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *why = "cannot open " + path;
+    return std::nullopt;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto parsed = imserver::policy::parse_groups_xml(text.str());
+  if (!parsed.error.empty()) {
+    *why = parsed.error;
+    return std::nullopt;
+  }
+  return std::move(parsed.groups);
+}
+
 // The MSRP switch's knobs (SESSIONS.md §8, §11).
 std::optional<imserver::transport::MsrpWorkerConfig> build_msrp_config(const ServerConfig& cfg) {
   auto fail = [](const std::string& why) {
@@ -227,6 +247,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);  // reloads --group.file
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -283,6 +304,15 @@ int main(int argc, char** argv) {
 
   auto msrp_config = build_msrp_config(cfg);
   if (!msrp_config) return 2;
+  if (!cfg.group_file.empty()) {
+    std::string why;
+    auto groups = load_groups(cfg.group_file, &why);
+    if (!groups) {
+      std::cerr << "imserver: --group.file: " << why << "\n";
+      return 2;
+    }
+    directory_config->groups = std::move(*groups);
+  }
 
   imserver::transport::SipWorkerConfig sip_config;
   sip_config.host = cfg.sip_host;
@@ -320,7 +350,20 @@ int main(int argc, char** argv) {
                   static_cast<unsigned>(msrp_worker.port()));
       std::fflush(stdout);
       int sig = 0;
-      sigwait(&stop_signals, &sig);
+      for (;;) {
+        sigwait(&stop_signals, &sig);
+        if (sig != SIGHUP) break;
+        // SESSIONS.md §3.1: the groups file is read again; a broken file
+        // keeps the groups already loaded.
+        if (cfg.group_file.empty()) continue;
+        std::string why;
+        if (auto groups = load_groups(cfg.group_file, &why)) {
+          std::fprintf(stderr, "imserver: %s reloaded, %zu groups\n", cfg.group_file.c_str(), groups->size());
+          caf::anon_send(directory, imserver::actors::GroupsLoaded{std::move(*groups)});
+        } else {
+          std::fprintf(stderr, "imserver: %s not reloaded: %s\n", cfg.group_file.c_str(), why.c_str());
+        }
+      }
       std::fprintf(stderr, "imserver: signal %d, shutting down\n", sig);
     }
     // First no more input, then no more actors; the system's destructor

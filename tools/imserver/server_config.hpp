@@ -47,6 +47,8 @@ struct ServerConfig : caf::actor_system_config {
   int64_t conf_sub_max_expires = 3600;
   std::string conf_unsubscribe_body = "none";
   bool conf_include_media = true;
+  // group.*
+  std::string group_file;  // empty: no pre-defined groups
   // refer.* (PROTOCOL.md §8)
   int64_t refer_accept_code = 202;
   int64_t refer_notify_expires = 60;
@@ -140,6 +142,8 @@ struct ServerConfig : caf::actor_system_config {
              "body of the NOTIFY answering an unsubscribe: none or full (default none)")
         .add(conf_include_media, "include-media",
              "<media> in conference-info endpoints; false for RCS clients (default true)");
+    opt_group{custom_options_, "group"}.add(
+        group_file, "file", "XML file of pre-defined groups (SESSIONS.md §3.1), reloaded on SIGHUP (default none)");
     opt_group{custom_options_, "refer"}
         .add(refer_accept_code, "accept-code",
              "2xx to an accepted REFER BYE: 202 (OMA) or 200 (RFC 7647) (default 202)")

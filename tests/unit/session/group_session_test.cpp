@@ -718,3 +718,21 @@ TEST(GroupSessionRefer, HostMayEjectOthersOnlyWithTheKnob) {
   EXPECT_EQ(fx.roster->changed[0].aor, "sip:carol@example.com");
   EXPECT_EQ(fx.roster->changed[0].disconnection_by, "sip:alice@example.com");
 }
+
+TEST(GroupSessionPredefined, MembershipAuthorizesJoinsAndReloadsApplyToLaterOnes) {
+  session::GroupSession s(config(), kIdentity, policy::SessionKind::Predefined, kIdentity, 7);
+  s.set_group("sip:team@im.example.com", {"sip:alice@example.com", "sip:bob@example.com"}, false, false, "Team chat");
+  auto a = invite("alice", "sip:team@im.example.com");
+  ASSERT_EQ(commands_of<transport::Accept>(s.create(a, who("alice"), 0)).size(), 1u);
+  s.on_dialog_event(event(a.dialog, DialogEventKind::Confirmed), 0);
+  EXPECT_EQ(s.state().subject, "Team chat");
+  auto dan = s.on_request(invite("dan", "sip:team@im.example.com"), who("dan"), 0);
+  auto refused = commands_of<transport::Respond>(dan);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].status, 403);
+  EXPECT_TRUE(commands_of<transport::Accept>(s.on_request(invite("bob", "sip:team@im.example.com"), who("bob"), 0))
+                  .size() == 1u);
+  s.update_group({"sip:alice@example.com", "sip:bob@example.com", "sip:dan@example.com"}, false, false);
+  EXPECT_EQ(commands_of<transport::Accept>(s.on_request(invite("dan", "sip:team@im.example.com"), who("dan"), 0)).size(),
+            1u);
+}

@@ -72,6 +72,29 @@ std::string identity_key(const std::string& header_value) {
   return parsed ? codec::canonical_aor(*parsed) : lower(uri);
 }
 
+void append_hex16(std::string& out, uint64_t v) {
+  static const char kHex[] = "0123456789abcdef";
+  char buf[16];
+  for (int i = 15; i >= 0; --i, v >>= 4) buf[i] = kHex[v & 15];
+  out.append(buf, 16);
+}
+
+// The number behind the first 16 hex digits we wrote; nullopt for anything
+// we did not write.
+std::optional<uint64_t> leading_hex16(std::string_view text) {
+  if (text.size() < 16) return std::nullopt;
+  uint64_t v = 0;
+  for (size_t i = 0; i < 16; ++i) {
+    const char c = text[i];
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else return std::nullopt;
+    v = (v << 4) | static_cast<uint64_t>(d);
+  }
+  return v;
+}
+
 std::string join_path(const std::vector<std::string>& path) {
   std::string out;
   for (const auto& p : path) {
@@ -87,19 +110,36 @@ MsrpSwitch::MsrpSwitch(MsrpSwitchConfig config, ConnectionIo& io) : config_(std:
   id_state_ ^= config_.seed;
 }
 
+uint64_t MsrpSwitch::random64() {
+  // splitmix64: cheap and well mixed; the seed comes from the worker's
+  // random_device, so ids are not guessable from outside.
+  uint64_t z = (id_state_ += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
 std::string MsrpSwitch::new_id(size_t hex_chars) {
-  static const char kHex[] = "0123456789abcdef";
   std::string out;
-  while (out.size() < hex_chars) {
-    // splitmix64: cheap and well mixed; the seed comes from the worker's
-    // random_device, so ids are not guessable from outside.
-    uint64_t z = (id_state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    for (int i = 0; i < 16 && out.size() < hex_chars; ++i, z >>= 4) out += kHex[z & 15];
-  }
+  while (out.size() < hex_chars) append_hex16(out, random64());
+  out.resize(hex_chars);
   return out;
+}
+
+MsrpSwitch::Leg* MsrpSwitch::leg_by_serial(uint64_t serial) {
+  auto id = leg_of_serial_.find(serial);
+  if (id == leg_of_serial_.end()) return nullptr;
+  auto it = legs_.find(id->second);
+  return it == legs_.end() ? nullptr : &it->second;
+}
+
+// That message is over for this leg (§8.7: 413/415, 400/403); the rest of
+// its chunks stay home.
+void MsrpSwitch::drop_copy(Leg& leg, uint64_t copy_id) {
+  auto q = std::find_if(leg.queue.begin(), leg.queue.end(), [&](const Copy& c) { return c.id == copy_id; });
+  if (q == leg.queue.end()) return;
+  leg.queued_bytes -= q->body->size();
+  leg.queue.erase(q);
 }
 
 // ------------------------------------------------------------------ legs
@@ -110,6 +150,9 @@ void MsrpSwitch::add_leg(MsrpLeg info, int64_t) {
   groups_[info.group].push_back(id);
   Leg leg;
   leg.info = std::move(info);
+  leg.serial = next_serial_++;
+  leg.remote_path_joined = join_path(leg.info.remote_path);
+  leg_of_serial_.emplace(leg.serial, id);
   legs_.emplace(id, std::move(leg));
 }
 
@@ -123,9 +166,10 @@ void MsrpSwitch::release_leg(const std::string& leg_id) {
     if (g->second.empty()) groups_.erase(g);
   }
   for (auto p = pending_.begin(); p != pending_.end();) {
-    if (p->second.leg_id == leg_id) p = pending_.erase(p);
+    if (p->second.leg_serial == leg.serial) p = pending_.erase(p);
     else ++p;
   }
+  leg_of_serial_.erase(leg.serial);
   const ConnId conn = leg.conn;
   legs_.erase(it);
   if (!conn) return;
@@ -494,7 +538,7 @@ void MsrpSwitch::enqueue(Leg& leg, std::shared_ptr<const std::string> body, int6
     return;
   }
   leg.queued_bytes += body->size();
-  leg.queue.push_back(Copy{std::move(body), new_id(32), 0});
+  leg.queue.push_back(Copy{std::move(body), random64(), random64(), 0});
   ++stats_.copies_queued;
   const double high = config_.congestion_high_water;
   if (leg.queue.size() >= high * static_cast<double>(config_.queue_max_messages) ||
@@ -527,32 +571,43 @@ void MsrpSwitch::pump(ConnId conn, int64_t now_ms) {
       const size_t total = copy.body->size();
       const size_t n = std::min(config_.out_chunk_size, total - copy.sent);
       const bool last = copy.sent + n == total;
-      msrp::Frame f;
-      f.is_request = true;
-      f.tid = new_id(16);
-      f.method = "SEND";
-      f.headers = {{"To-Path", join_path(leg.info.remote_path)},
-                   {"From-Path", leg.info.local_uri},
-                   {"Message-ID", copy.message_id},
-                   {"Byte-Range", std::to_string(copy.sent + 1) + "-" + std::to_string(copy.sent + n) + "/" +
-                                      std::to_string(total)},
-                   {"Failure-Report", "yes"},
-                   {"Content-Type", "message/cpim"}};
-      f.has_body_section = true;
-      f.body = copy.body->substr(copy.sent, n);
-      f.flag = last ? msrp::EndFlag::Complete : msrp::EndFlag::More;
+      // The copy's chunk written straight into one buffer (this is the hot
+      // loop of the relay; msrp::serialize would build a Frame per chunk).
+      // The unit tests parse it back with the codec.
+      const uint64_t tid = random64();
+      std::string bytes;
+      bytes.reserve(200 + leg.info.local_uri.size() + leg.remote_path_joined.size() + n);
+      bytes += "MSRP ";
+      append_hex16(bytes, tid);
+      bytes += " SEND\r\nTo-Path: ";
+      bytes += leg.remote_path_joined;
+      bytes += "\r\nFrom-Path: ";
+      bytes += leg.info.local_uri;
+      bytes += "\r\nMessage-ID: ";
+      append_hex16(bytes, copy.id);
+      append_hex16(bytes, copy.id_low);
+      bytes += "\r\nByte-Range: ";
+      bytes += std::to_string(copy.sent + 1);
+      bytes += '-';
+      bytes += std::to_string(copy.sent + n);
+      bytes += '/';
+      bytes += std::to_string(total);
+      bytes += "\r\nFailure-Report: yes\r\nContent-Type: message/cpim\r\n\r\n";
+      bytes.append(*copy.body, copy.sent, n);
+      bytes += "\r\n-------";
+      append_hex16(bytes, tid);
+      bytes += last ? "$\r\n" : "+\r\n";
       if (copy.sent == 0) {
-        copy_owner_[copy.message_id] = leg.info.leg_id;
-        copy_order_.push_back(copy.message_id);
+        copy_owner_[copy.id] = leg.serial;
+        copy_order_.push_back(copy.id);
         while (copy_order_.size() > 65536) {
           copy_owner_.erase(copy_order_.front());
           copy_order_.pop_front();
         }
       }
-      pending_[f.tid] = PendingCopy{leg.info.leg_id, copy.message_id, now_ms};
+      pending_[tid] = PendingCopy{leg.serial, copy.id, now_ms};
       copy.sent += n;
       ++stats_.chunks_sent;
-      std::string bytes = msrp::serialize(f);
       backlog += bytes.size();
       io_.write(conn, std::move(bytes));
       if (last) {
@@ -568,34 +623,29 @@ void MsrpSwitch::pump(ConnId conn, int64_t now_ms) {
 }
 
 void MsrpSwitch::on_response(const msrp::Frame& frame, int64_t now_ms) {
-  auto p = pending_.find(frame.tid);
+  if (frame.tid.size() != 16) return;  // not one of ours
+  const auto tid = leading_hex16(frame.tid);
+  if (!tid) return;
+  auto p = pending_.find(*tid);
   if (p == pending_.end()) return;
   const PendingCopy pending = p->second;
   pending_.erase(p);
-  auto it = legs_.find(pending.leg_id);
-  if (it == legs_.end()) return;
-  Leg& leg = it->second;
+  Leg* leg = leg_by_serial(pending.leg_serial);
+  if (!leg) return;
   if (frame.status < 300) {
     // The receiver is reading again: what waited for room can go.
-    if (!leg.queue.empty() && leg.conn) pump(leg.conn, now_ms);
+    if (!leg->queue.empty() && leg->conn) pump(leg->conn, now_ms);
     return;
   }
   switch (frame.status) {
     case 400:
     case 403:
     case 413:
-    case 415: {
-      // That message is over for this leg; the rest of its chunks stay home.
-      auto q = std::find_if(leg.queue.begin(), leg.queue.end(),
-                            [&](const Copy& c) { return c.message_id == pending.message_id; });
-      if (q != leg.queue.end()) {
-        leg.queued_bytes -= q->body->size();
-        leg.queue.erase(q);
-      }
+    case 415:
+      drop_copy(*leg, pending.copy_id);
       return;
-    }
     default:
-      fail(pending.leg_id, "MSRP failure");  // 481, 408 and the rest: the leg is gone (§8.8)
+      fail(leg->info.leg_id, "MSRP failure");  // 481, 408 and the rest: the leg is gone (§8.8)
   }
 }
 
@@ -604,20 +654,15 @@ void MsrpSwitch::on_report(Leg& leg, const msrp::Frame& frame) {
   const std::string* message_id = frame.header("Message-ID");
   const std::string* status = frame.header("Status");
   if (!message_id || !status) return;
-  auto owner = copy_owner_.find(*message_id);
-  if (owner == copy_owner_.end() || owner->second != leg.info.leg_id) return;
+  const auto copy_id = message_id->size() == 32 ? leading_hex16(*message_id) : std::nullopt;
+  if (!copy_id) return;
+  auto owner = copy_owner_.find(*copy_id);
+  if (owner == copy_owner_.end() || owner->second != leg.serial) return;
   // Status: 000 <code> [comment]
   const size_t space = status->find(' ');
   const int code = space == std::string::npos ? 0 : std::atoi(status->c_str() + space + 1);
   if (code == 200) return;
-  if (code == 413 || code == 415) {
-    auto q = std::find_if(leg.queue.begin(), leg.queue.end(), [&](const Copy& c) { return c.message_id == *message_id; });
-    if (q != leg.queue.end()) {
-      leg.queued_bytes -= q->body->size();
-      leg.queue.erase(q);
-    }
-    return;
-  }
+  if (code == 413 || code == 415) return drop_copy(leg, *copy_id);
   fail(leg.info.leg_id, "MSRP failure");
 }
 
@@ -626,7 +671,8 @@ void MsrpSwitch::on_report(Leg& leg, const msrp::Frame& frame) {
 void MsrpSwitch::on_tick(int64_t now_ms) {
   std::vector<std::pair<std::string, const char*>> failing;
   for (const auto& [tid, p] : pending_) {
-    if (now_ms - p.sent_ms >= config_.response_timeout_ms) failing.emplace_back(p.leg_id, "MSRP timeout");
+    if (now_ms - p.sent_ms < config_.response_timeout_ms) continue;
+    if (Leg* leg = leg_by_serial(p.leg_serial)) failing.emplace_back(leg->info.leg_id, "MSRP timeout");
   }
   for (auto& [id, leg] : legs_) {
     if (leg.congested && now_ms - leg.congested_since >= config_.congestion_kick_ms)

@@ -99,7 +99,10 @@ class MsrpSwitch {
  private:
   struct Copy {
     std::shared_ptr<const std::string> body;  // byte-identical to what the sender sent
-    std::string message_id;                   // fresh for this copy
+    // The copy's fresh Message-ID is these 128 random bits in hex; kept as
+    // numbers so a copy costs no string of its own, and the first half keys
+    // the tables that match REPORTs and responses back to it.
+    uint64_t id = 0, id_low = 0;
     size_t sent = 0;                          // bytes already written
   };
   struct Inbound {  // an incoming message being reassembled
@@ -114,6 +117,8 @@ class MsrpSwitch {
   };
   struct Leg {
     MsrpLeg info;
+    uint64_t serial = 0;  // never reused: stale table entries cannot hit a new leg
+    std::string remote_path_joined;  // To-Path of every copy
     ConnId conn = 0;
     std::deque<Copy> queue;
     size_t queued_bytes = 0;
@@ -132,8 +137,8 @@ class MsrpSwitch {
     explicit Connection(size_t max_frame) : parser(max_frame) {}
   };
   struct PendingCopy {  // a chunk we sent, awaiting its response
-    std::string leg_id;
-    std::string message_id;
+    uint64_t leg_serial = 0;
+    uint64_t copy_id = 0;
     int64_t sent_ms = 0;
   };
 
@@ -158,17 +163,22 @@ class MsrpSwitch {
   void fail(const std::string& leg_id, const char* reason);
   void drop_connection(ConnId conn, bool close);
   std::string new_id(size_t hex_chars);
+  uint64_t random64();
+  Leg* leg_by_serial(uint64_t serial);
+  void drop_copy(Leg& leg, uint64_t copy_id);
 
   MsrpSwitchConfig config_;
   ConnectionIo& io_;
   std::unordered_map<std::string, Leg> legs_;
   std::unordered_map<ConnId, Connection> conns_;
   std::unordered_map<std::string, std::vector<std::string>> groups_;  // group -> its leg ids
-  std::unordered_map<std::string, PendingCopy> pending_;  // by transaction id
-  // Copy Message-ID -> leg, for REPORTs about copies; the oldest entries
+  std::unordered_map<uint64_t, std::string> leg_of_serial_;
+  uint64_t next_serial_ = 1;
+  std::unordered_map<uint64_t, PendingCopy> pending_;  // by transaction id (16 hex digits we chose)
+  // Copy id -> leg serial, for REPORTs about copies; the oldest entries
   // are forgotten first so the map stays bounded.
-  std::unordered_map<std::string, std::string> copy_owner_;
-  std::deque<std::string> copy_order_;
+  std::unordered_map<uint64_t, uint64_t> copy_owner_;
+  std::deque<uint64_t> copy_order_;
   MsrpSwitchStats stats_;
   uint64_t id_state_ = 0x9e3779b97f4a7c15ull;
 };

@@ -57,7 +57,7 @@ struct MsrpWorker::Impl final : ConnectionIo {
   // What the switch wrote during the current event, per connection: handed
   // to libre in one tcp_send (one syscall) when the event is done, instead
   // of one per frame (a 200 and its REPORT, several copies to one leg).
-  std::unordered_map<ConnId, std::string> unsent;
+  std::unordered_map<ConnId, mbuf*> unsent;
 
   static thread_local Impl* current;
 
@@ -103,6 +103,8 @@ struct MsrpWorker::Impl final : ConnectionIo {
   void teardown() {
     tmr_cancel(&tick);
     relay.reset();
+    for (auto& [id, mb] : unsent) mem_deref(mb);
+    unsent.clear();
     for (auto& [id, c] : conns) mem_deref(c);
     conns.clear();
     listener = static_cast<tcp_sock*>(mem_deref(listener));
@@ -115,20 +117,19 @@ struct MsrpWorker::Impl final : ConnectionIo {
     tmr_start(&self->tick, kTickMs, &Impl::on_tick_cb, self);
   }
 
-  static void send_now(tcp_conn* tc, const std::string& bytes) {
-    if (bytes.empty()) return;
-    mbuf* mb = mbuf_alloc(bytes.size());
-    if (!mb) return;
-    mbuf_write_mem(mb, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-    mb->pos = 0;
-    (void)tcp_send(tc, mb);  // a failing connection reports itself through on_close
+  // Hands a connection's collected bytes to libre (one send) and drops them.
+  static void send_now(tcp_conn* tc, mbuf* mb) {
+    if (tc && mb && mb->end > 0) {
+      mb->pos = 0;
+      (void)tcp_send(tc, mb);  // a failing connection reports itself through on_close
+    }
     mem_deref(mb);
   }
 
   void flush() {
-    for (auto& [id, bytes] : unsent) {
+    for (auto& [id, mb] : unsent) {
       auto it = conns.find(id);
-      if (it != conns.end()) send_now(it->second, bytes);
+      send_now(it == conns.end() ? nullptr : it->second, mb);
     }
     unsent.clear();
   }
@@ -196,7 +197,10 @@ struct MsrpWorker::Impl final : ConnectionIo {
     if (it == current->conns.end()) return;
     mem_deref(it->second);
     current->conns.erase(it);
-    current->unsent.erase(id);
+    if (auto u = current->unsent.find(id); u != current->unsent.end()) {
+      mem_deref(u->second);
+      current->unsent.erase(u);
+    }
     current->relay->on_closed(id);
     current->flush();
   }
@@ -211,9 +215,9 @@ struct MsrpWorker::Impl final : ConnectionIo {
   // ------------------------------------------------------ ConnectionIo
   void write(ConnId conn, std::string bytes) override {
     if (!conns.count(conn)) return;
-    std::string& pending = unsent[conn];
-    if (pending.empty()) pending = std::move(bytes);
-    else pending += bytes;
+    mbuf*& mb = unsent[conn];
+    if (!mb) mb = mbuf_alloc(std::max<size_t>(bytes.size(), 4096));
+    if (mb) mbuf_write_mem(mb, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   }
 
   size_t backlog(ConnId conn) const override {
@@ -226,7 +230,7 @@ struct MsrpWorker::Impl final : ConnectionIo {
     int kernel = 0;
     if (ioctl(tcp_conn_fd(it->second), SIOCOUTQ, &kernel) != 0) kernel = 0;
     return tcp_conn_txqsz(it->second) + static_cast<size_t>(std::max(kernel, 0)) +
-           (pending == unsent.end() ? 0 : pending->second.size());
+           (pending == unsent.end() || !pending->second ? 0 : pending->second->end);
   }
 
   void close(ConnId conn) override {

@@ -1,6 +1,7 @@
 #include "actors/directory.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -78,9 +79,15 @@ void tell_notifier_gone(Directory* self, const std::string& identity) {
 
 void reply(DirectoryState& st, transport::Respond r) { st.sink->post({transport::Command{std::move(r)}}); }
 
+int64_t wall_clock_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 void create_session(Directory* self, InboundRequest& r, const policy::Group* group = nullptr) {
   auto& st = self->state;
-  auto checked = session::check_creation(r, st.config.trusted, st.config.session.msrp);
+  auto checked =
+      session::check_creation(r, st.config.trusted, st.config.session.msrp, st.config.digest.get(), wall_clock_s());
   if (auto* refusal = std::get_if<transport::Respond>(&checked)) return reply(st, *refusal);
   SessionSpawn spawn;
   spawn.config = st.config.session;
@@ -100,6 +107,7 @@ void create_session(Directory* self, InboundRequest& r, const policy::Group* gro
   }
   spawn.seed = st.rng();
   spawn.trusted = st.config.trusted;
+  spawn.digest = st.config.digest;
   spawn.answer_delay_ms = st.config.answer_delay_ms;
   spawn.test_hooks = st.config.test_hooks;
   spawn.creator = std::get<policy::AssertedIdentity>(checked);

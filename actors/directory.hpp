@@ -8,10 +8,12 @@
 #include <caf/all.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "actors/session/session_config.hpp"
+#include "policy/digest.hpp"
 #include "policy/groups.hpp"
 #include "policy/trust.hpp"
 #include "transport/msrp/msrp_messages.hpp"
@@ -24,6 +26,7 @@ struct DirectoryConfig {
   std::vector<std::string> factory_aors;  // canonical AoRs of adhoc.factory_uris
   std::vector<std::string> served_hosts;  // lower-case: session.domain plus our own address
   policy::TrustedPeers trusted;
+  std::shared_ptr<const policy::DigestConfig> digest;  // auth.digest_* (null or !enabled: Digest off)
   bool sequential_identities = false;     // session.identity_mode=sequential
   uint32_t answer_delay_ms = 0;           // test.answer_delay_ms
   bool test_hooks = false;                // test.hooks

@@ -19,6 +19,7 @@ int64_t wall_clock_ms() {
 struct SessionActorState {
   std::unique_ptr<session::GroupSession> logic;
   policy::TrustedPeers trusted;
+  std::shared_ptr<const policy::DigestConfig> digest;
   uint32_t answer_delay_ms = 0;
   bool test_hooks = false;
   caf::actor notifier;
@@ -74,6 +75,7 @@ void apply(SessionActor* self, session::Effects effects, transport::CommandSink*
 caf::behavior session_behavior(SessionActor* self, SessionSpawn spawn, transport::CommandSink* sink) {
   auto& st = self->state;
   st.trusted = spawn.trusted;
+  st.digest = spawn.digest;
   st.answer_delay_ms = spawn.answer_delay_ms;
   st.test_hooks = spawn.test_hooks;
   st.notifier = spawn.notifier;
@@ -99,8 +101,29 @@ caf::behavior session_behavior(SessionActor* self, SessionSpawn spawn, transport
             throw std::runtime_error("test hook: session crash requested");
           }
         }
-        auto who = session::identify(r, s.trusted);
-        apply(self, s.logic->on_request(r, who, wall_clock_ms()), sink);
+        const int64_t now_ms = wall_clock_ms();
+        std::optional<policy::AssertedIdentity> who;
+        if (s.digest && s.digest->enabled) {
+          // SESSIONS.md §5: joins, SUBSCRIBEs and REFERs without a trusted
+          // PAI are challenged (401/403) before the state machine sees them.
+          auto identified = session::authenticate(r, s.trusted, s.digest.get(), now_ms / 1000);
+          if (auto* refusal = std::get_if<transport::Respond>(&identified)) {
+            sink->post({transport::Command{std::move(*refusal)}});
+            return;
+          }
+          who = std::get<std::optional<policy::AssertedIdentity>>(std::move(identified));
+          // In-dialog requests inherit the identity bound to their dialog.
+          if (!who && r.in_dialog) {
+            for (const auto& ep : s.logic->state().endpoints)
+              if (ep.dialog == r.dialog && r.dialog != 0) {
+                who = policy::AssertedIdentity{ep.aor, {ep.aor}};
+                break;
+              }
+          }
+        } else {
+          who = session::identify(r, s.trusted);
+        }
+        apply(self, s.logic->on_request(r, who, now_ms), sink);
       },
       [=](transport::DialogEvent& ev) {
         apply(self, self->state.logic->on_dialog_event(ev, wall_clock_ms()), sink);

@@ -5,10 +5,12 @@
 
 #include <caf/all.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "actors/session/session_config.hpp"
+#include "policy/digest.hpp"
 #include "policy/groups.hpp"
 #include "policy/identity.hpp"
 #include "policy/trust.hpp"
@@ -23,6 +25,7 @@ struct SessionSpawn {
   policy::SessionKind kind = policy::SessionKind::AdHoc;
   uint64_t seed = 0;
   policy::TrustedPeers trusted;
+  std::shared_ptr<const policy::DigestConfig> digest;  // null: Digest off
   uint32_t answer_delay_ms = 0;
   bool test_hooks = false;
   transport::InboundRequest creating_invite;

@@ -181,7 +181,7 @@ Effects GroupSession::subscribe(const InboundRequest& r, const std::optional<pol
     out.commands.push_back(*bad);
     return out;
   }
-  if (!originator) {  // S-d: never 407 (no Digest yet: 403)
+  if (!originator) {  // S-d: never 407 (a Digest challenge, if configured, came before)
     out.commands.push_back(respond(r, 403, "Forbidden"));
     return out;
   }

@@ -80,6 +80,86 @@ std::optional<policy::AssertedIdentity> identify(const InboundRequest& r, const 
   return policy::authenticated_originator(true, aors);
 }
 
+bool digest_applies(const InboundRequest& r) {
+  return !r.in_dialog && (r.method == "INVITE" || r.method == "SUBSCRIBE" || r.method == "REFER");
+}
+
+Respond digest_challenge(const InboundRequest& r, const policy::DigestConfig& digest, int64_t now_s, bool stale) {
+  std::string realm;
+  for (char c : digest.realm) {
+    if (c == '"' || c == '\\') realm += '\\';
+    realm += c;
+  }
+  std::string header = "WWW-Authenticate: Digest realm=\"" + realm + "\", nonce=\"" +
+                       policy::make_nonce(digest.secret, now_s) + "\", qop=\"auth\", algorithm=MD5";
+  if (stale) header += ", stale=true";
+  return respond(r, 401, "Unauthorized", header + "\r\n");
+}
+
+std::variant<policy::AssertedIdentity, Respond> check_digest(const InboundRequest& r,
+                                                             const policy::DigestConfig& digest, int64_t now_s) {
+  // Credentials for another realm (or another scheme) are not ours to judge;
+  // without any Digest credentials the client is challenged.
+  std::vector<policy::DigestCredentials> offered;
+  for (const auto& value : r.all("authorization"))
+    if (auto creds = policy::parse_digest_credentials(value)) offered.push_back(std::move(*creds));
+  if (offered.empty()) return digest_challenge(r, digest, now_s);
+  auto ours = std::find_if(offered.begin(), offered.end(),
+                           [&](const policy::DigestCredentials& c) { return c.realm == digest.realm; });
+  if (ours == offered.end()) return respond(r, 403, "Forbidden");
+  const auto& creds = *ours;
+  auto user = digest.users.find(creds.username);
+  if (user == digest.users.end()) return respond(r, 403, "Forbidden");
+  if (!creds.algorithm.empty() && lower(creds.algorithm) != "md5") return respond(r, 403, "Forbidden");
+  const std::string qop = lower(creds.qop);
+  if (!qop.empty() && (qop != "auth" || creds.nc.empty() || creds.cnonce.empty()))
+    return respond(r, 403, "Forbidden");
+  const std::string expected =
+      policy::digest_response(user->second.ha1, r.method, creds.uri, creds.nonce, creds.qop, creds.nc, creds.cnonce);
+  const std::string given = lower(creds.response);
+  unsigned char diff = given.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < std::min(given.size(), expected.size()); ++i)
+    diff |= static_cast<unsigned char>(given[i] ^ expected[i]);
+  if (diff != 0) return respond(r, 403, "Forbidden");
+  // The password was right: a nonce we no longer accept only needs a new one.
+  switch (policy::check_nonce(creds.nonce, digest.secret, now_s, digest.nonce_lifetime_s)) {
+    case policy::NonceCheck::Fresh:
+      break;
+    case policy::NonceCheck::Stale:
+      return digest_challenge(r, digest, now_s, true);
+    case policy::NonceCheck::Invalid:
+      return digest_challenge(r, digest, now_s, false);
+  }
+  // RFC 7616 §3.4.6: the digest-uri names the Request-URI.
+  if (creds.uri != r.request_uri) {
+    auto a = codec::parse_uri(creds.uri);
+    auto b = codec::parse_uri(r.request_uri);
+    if (!a || !b || codec::canonical_aor(*a) != codec::canonical_aor(*b))
+      return respond(r, 400, "Authorization URI Mismatch");
+  }
+  if (digest.from_must_match) {
+    auto from = codec::parse_uri(r.from_uri);
+    if (!from || codec::canonical_aor(*from) != user->second.aor)
+      return respond(r, 403, "Forbidden",
+                     warning_line(399, digest.realm, "From does not match the authenticated user"));
+  }
+  policy::AssertedIdentity who;
+  who.aor = user->second.aor;
+  who.aliases = {who.aor};
+  return who;
+}
+
+std::variant<std::optional<policy::AssertedIdentity>, Respond> authenticate(const InboundRequest& r,
+                                                                            const policy::TrustedPeers& trusted,
+                                                                            const policy::DigestConfig* digest,
+                                                                            int64_t now_s) {
+  auto who = identify(r, trusted);
+  if (who || !digest || !digest->enabled || !digest_applies(r)) return who;
+  auto checked = check_digest(r, *digest, now_s);
+  if (auto* refusal = std::get_if<Respond>(&checked)) return std::move(*refusal);
+  return std::optional<policy::AssertedIdentity>(std::get<policy::AssertedIdentity>(std::move(checked)));
+}
+
 std::variant<InviteBody, Respond> read_invite_body(const InboundRequest& r) {
   InviteBody out;
   if (r.body.empty()) return out;
@@ -128,11 +208,14 @@ Respond method_not_allowed(const InboundRequest& r) {
 
 std::variant<policy::AssertedIdentity, Respond> check_creation(const InboundRequest& r,
                                                                  const policy::TrustedPeers& trusted,
-                                                                 const codec::MsrpAnswerConfig& msrp) {
+                                                                 const codec::MsrpAnswerConfig& msrp,
+                                                                 const policy::DigestConfig* digest, int64_t now_s) {
   // C2: the factory understands recipient lists (RFC 5366), nothing else.
   if (auto bad = check_require(r, {"recipient-list-invite"})) return *bad;
   // C3
-  auto who = identify(r, trusted);
+  auto identified = authenticate(r, trusted, digest, now_s);
+  if (auto* refusal = std::get_if<Respond>(&identified)) return *refusal;
+  const auto& who = std::get<std::optional<policy::AssertedIdentity>>(identified);
   if (!who) return respond(r, 403, "Forbidden");
   // C4, C5
   auto body = read_invite_body(r);

@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "policy/digest.hpp"
 #include "policy/identity.hpp"
 #include "policy/trust.hpp"
 #include "transport/codec/sdp_msrp.hpp"
@@ -32,6 +33,36 @@ std::optional<Respond> check_require(const InboundRequest& r, const std::set<std
 // only from auth.trusted_peers. nullopt means "answer 403".
 std::optional<policy::AssertedIdentity> identify(const InboundRequest& r, const policy::TrustedPeers& trusted);
 
+// Whether Digest applies to `r` at all (SESSIONS.md §5): out-of-dialog
+// INVITE, SUBSCRIBE and REFER only; never ACK, CANCEL, OPTIONS or anything
+// inside a dialog.
+bool digest_applies(const InboundRequest& r);
+
+// The 401 with `WWW-Authenticate: Digest realm, nonce (fresh), qop="auth",
+// algorithm=MD5` and, for a stale nonce, `stale=true`. Never 407: the focus
+// is a UA (RFC 3261 §22.2).
+Respond digest_challenge(const InboundRequest& r, const policy::DigestConfig& digest, int64_t now_s,
+                         bool stale = false);
+
+// Digest alone (SESSIONS.md §5, for a request with no trusted PAI): the
+// Authorization for our realm decides. None -> 401; unknown user, wrong
+// realm, algorithm or response -> 403; the right response over a stale (or
+// no longer recognised) nonce -> 401 with a new nonce (stale=true when it
+// was ours); digest-uri not the Request-URI -> 400; with from_must_match a
+// From whose canonical AoR is not the user's -> 403. Otherwise the user's
+// AoR as identity.
+std::variant<policy::AssertedIdentity, Respond> check_digest(const InboundRequest& r,
+                                                             const policy::DigestConfig& digest, int64_t now_s);
+
+// identify() plus Digest: a trusted PAI wins; otherwise, when `digest` is
+// configured and digest_applies(r), check_digest() decides (identity or the
+// 401/403 to send). Anything else: identify()'s nullopt, which callers
+// answer as today (403 where an identity is needed).
+std::variant<std::optional<policy::AssertedIdentity>, Respond> authenticate(const InboundRequest& r,
+                                                                            const policy::TrustedPeers& trusted,
+                                                                            const policy::DigestConfig* digest,
+                                                                            int64_t now_s);
+
 // What an INVITE body holds (SESSIONS.md §2.1 C4): the SDP offer and whether
 // a resource list came along.
 struct InviteBody {
@@ -48,10 +79,13 @@ bool is_known_method(const std::string& method);
 Respond method_not_allowed(const InboundRequest& r);
 
 // Checks of SESSIONS.md §2.1 that can fail before a session exists, in
-// order: Require (C2), identity (C3), body (C4, C5), SDP (C8). On success the
-// creator's identity; the SDP is answered by the session itself.
+// order: Require (C2), identity (C3, with Digest when `digest` is given and
+// configured), body (C4, C5), SDP (C8). On success the creator's identity;
+// the SDP is answered by the session itself.
 std::variant<policy::AssertedIdentity, Respond> check_creation(const InboundRequest& r,
                                                                  const policy::TrustedPeers& trusted,
-                                                                 const codec::MsrpAnswerConfig& msrp);
+                                                                 const codec::MsrpAnswerConfig& msrp,
+                                                                 const policy::DigestConfig* digest = nullptr,
+                                                                 int64_t now_s = 0);
 
 }  // namespace imserver::session

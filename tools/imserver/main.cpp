@@ -8,7 +8,9 @@
 #include <fstream>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -16,6 +18,7 @@
 #include "actors/directory.hpp"
 #include "actors/session/subscribe_checks.hpp"
 #include "actors/caf_types.hpp"
+#include "policy/digest.hpp"
 #include "policy/groups.hpp"
 #include "policy/join_policy.hpp"
 #include "policy/trust.hpp"
@@ -161,6 +164,27 @@ std::optional<imserver::actors::DirectoryConfig> build_directory_config(const Se
   if (!trusted) return fail("--auth.trusted-peers: " + error);
   out.trusted = *trusted;
 
+  if (!cfg.auth_digest_users_file.empty()) {
+    auto digest = std::make_shared<imserver::policy::DigestConfig>();
+    digest->enabled = true;
+    digest->realm = cfg.auth_digest_realm.empty() ? s.domain : cfg.auth_digest_realm;
+    if (cfg.auth_nonce_lifetime_s < 1) return fail("--auth.nonce-lifetime-s must be at least 1");
+    digest->nonce_lifetime_s = cfg.auth_nonce_lifetime_s;
+    digest->from_must_match = cfg.auth_from_must_match;
+    std::ifstream in(cfg.auth_digest_users_file, std::ios::binary);
+    if (!in) return fail("--auth.digest-users-file: cannot open " + cfg.auth_digest_users_file);
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto users = imserver::policy::parse_digest_users(text.str());
+    if (!users.error.empty()) return fail("--auth.digest-users-file: " + cfg.auth_digest_users_file + ": " + users.error);
+    for (auto& u : users.users) digest->users.emplace(u.username, std::move(u));
+    // Nonces are signed with a secret that lives as long as the process.
+    std::random_device entropy;
+    static const char kHex[] = "0123456789abcdef";
+    for (int i = 0; i < 32; ++i) digest->secret += kHex[entropy() & 15];
+    out.digest = std::move(digest);
+  }
+
   const std::vector<std::string> factories = cfg.adhoc_factory_uris.empty()
                                                  ? std::vector<std::string>{"sip:conference-factory@" + s.domain}
                                                  : split_csv(cfg.adhoc_factory_uris);
@@ -270,6 +294,7 @@ int main(int argc, char** argv) {
       {"--sdp.max-size-attribute", &ServerConfig::sdp_max_size_attribute},
       {"--msrp.private-copy-to-sender", &ServerConfig::msrp_private_copy_to_sender},
       {"--msrp.anonymous-to-is-group", &ServerConfig::msrp_anonymous_to_is_group},
+      {"--auth.from-must-match", &ServerConfig::auth_from_must_match},
       {"--test.hooks", &ServerConfig::test_hooks},
   };
   std::vector<std::pair<bool ServerConfig::*, bool>> bool_overrides;

@@ -27,6 +27,10 @@ struct ServerConfig : caf::actor_system_config {
   std::string adhoc_factory_uris;  // empty: sip:conference-factory@<domain>
   std::string auth_trusted_peers = "127.0.0.0/8,::1/128";
   std::string auth_local_domains;  // empty: <domain>
+  std::string auth_digest_users_file;  // empty: Digest off
+  std::string auth_digest_realm;       // empty: <session.domain>
+  int64_t auth_nonce_lifetime_s = 300;
+  bool auth_from_must_match = true;
   std::string join_adhoc_policy = "invited";
   int64_t join_full_response = 486;
   std::string join_same_contact = "replace";
@@ -103,9 +107,18 @@ struct ServerConfig : caf::actor_system_config {
         "(default sip:conference-factory@<session.domain>)");
     opt_group{custom_options_, "auth"}
         .add(auth_trusted_peers, "trusted-peers",
-             "CIDRs whose P-Asserted-Identity is trusted; others get 403 (default 127.0.0.0/8,::1/128)")
+             "CIDRs whose P-Asserted-Identity is trusted; others get 403, or a Digest challenge "
+             "(default 127.0.0.0/8,::1/128)")
         .add(auth_local_domains, "local-domains",
-             "comma-separated domains for join.adhoc-policy=domain (default <session.domain>)");
+             "comma-separated domains for join.adhoc-policy=domain (default <session.domain>)")
+        .add(auth_digest_users_file, "digest-users-file",
+             "Digest users, one `username:HA1:aor` per line; requests without a trusted PAI are "
+             "challenged with 401 (default none = Digest off)")
+        .add(auth_digest_realm, "digest-realm", "realm of the Digest challenge (default <session.domain>)")
+        .add(auth_nonce_lifetime_s, "nonce-lifetime-s",
+             "a Digest nonce older than this gets 401 stale=true (default 300)")
+        .add(auth_from_must_match, "from-must-match",
+             "a Digest-authenticated request's From must be the user's AoR, else 403 (default true)");
     opt_group{custom_options_, "join"}
         .add(join_adhoc_policy, "adhoc-policy", "who may dial in: invited, domain or anyone (default invited)")
         .add(join_full_response, "full-response", "answer when a session is full: 486 or 403 (default 486)")

@@ -18,6 +18,20 @@ std::vector<uint64_t> nict_udp_send_offsets(const NictTimers& timers) {
   return out;
 }
 
+std::vector<uint64_t> ict_udp_send_offsets(const IctTimers& timers) {
+  std::vector<uint64_t> out{0};
+  const uint64_t end = timers.timeout_ms();
+  if (timers.t1_ms == 0) return out;
+  uint64_t at = timers.first_retransmit_ms();
+  uint32_t step = timers.first_retransmit_ms();
+  while (at < end) {
+    out.push_back(at);
+    step = timers.next_retransmit_ms(step);
+    at += step;
+  }
+  return out;
+}
+
 namespace {
 
 bool iequals(std::string_view a, std::string_view b) {

@@ -1,6 +1,6 @@
 #pragma once
-// The arithmetic of the SIP worker's own non-INVITE client transactions
-// (RFC 3261 §17.1.2), kept free of libre and of clocks so it can be tested
+// The arithmetic of the SIP worker's own client transactions (non-INVITE,
+// RFC 3261 §17.1.2, and INVITE, §17.1.1), kept free of libre and of clocks so it can be tested
 // as plain functions. The worker (sip_worker.cpp) drives it from its timer
 // wheel; see there for why it does not use libre's client transactions.
 
@@ -29,6 +29,30 @@ struct NictTimers {
   // Timer F, on every transport: no final response by then means 408.
   uint64_t timeout_ms() const { return 64ull * t1_ms; }
 };
+
+// Timers of one INVITE client transaction (RFC 3261 §17.1.1, SESSIONS.md
+// §9.1), from the same T1.
+struct IctTimers {
+  uint32_t t1_ms = 500;
+
+  // Timer A after the first send (UDP only).
+  uint32_t first_retransmit_ms() const { return t1_ms; }
+  // Timer A doubles with no cap (unlike Timer E): Timer B ends the run long
+  // before the interval could overflow; saturate anyway.
+  uint32_t next_retransmit_ms(uint32_t previous) const {
+    const uint64_t doubled = 2ull * previous;
+    return doubled < UINT32_MAX ? static_cast<uint32_t>(doubled) : UINT32_MAX;
+  }
+  // Timer B: no response at all by then means 408. Also how long the
+  // transaction lingers after a final response to absorb its retransmissions
+  // (Timer D for non-2xx on UDP, Timer M of RFC 6026 for 2xx), and how long
+  // it waits for the INVITE's final response after our CANCEL (§9.1).
+  uint64_t timeout_ms() const { return 64ull * t1_ms; }
+};
+
+// When an unanswered INVITE over UDP sends its copies, in ms after the first
+// one (included as 0): 0, T1, 3*T1, 7*T1, ..., all strictly before Timer B.
+std::vector<uint64_t> ict_udp_send_offsets(const IctTimers& timers);
 
 // When an unanswered transaction over UDP sends its copies, in ms after the
 // first one (which is included as 0): 0, T1, 3*T1, 7*T1, ... with steps

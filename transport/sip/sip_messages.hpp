@@ -165,13 +165,50 @@ struct ForgetDialog {
 };
 
 // End every dialog carrying this owner tag: used when an owner died, so its
-// participants are not left in dialogs nobody serves.
+// participants are not left in dialogs nobody serves. Its unanswered Dials
+// get CancelDial too.
 struct HangupOwner {
   std::string owner;
 };
 
-using Command =
-    std::variant<Respond, Provisional, Accept, Hangup, HangupOwner, AcceptSubscription, SendInDialog, ForgetDialog>;
+// Dial out: an INVITE we send (SESSIONS.md §2.4, §9.2). Events come back as
+// DialEvent with `owner` and `token`; (owner, token) must be unique among the
+// dials still unanswered.
+struct Dial {
+  std::string owner;
+  uint64_t token = 0;
+  std::string request_uri;             // also the To URI (no tag)
+  std::string from_uri, from_display;  // e.g. the session identity and its subject
+  std::string contact;                 // full Contact value, e.g. "<sip:gs-1@x>;isfocus;+g.oma.sip-im"
+  std::string outbound_proxy;          // optional "sip:host:port;lr"-style URI: sent there with a pre-loaded Route
+  std::string headers;                 // extra header lines (Referred-By, Subject, P-Asserted-Identity...), each CRLF-terminated
+  std::string content_type, body;      // the SDP offer or a multipart/mixed body
+};
+
+// Give up on a dial: CANCEL once a provisional response arrived (or as soon
+// as one does); a 2xx that still arrives is ACKed and BYEd.
+struct CancelDial {
+  std::string owner;
+  uint64_t token = 0;
+};
+
+enum class DialEventKind : uint8_t { Provisional, Answered, Failed };
+
+// Exactly one Answered or Failed per Dial; Provisional (101-199) any number
+// of times before it.
+struct DialEvent {
+  std::string owner;
+  uint64_t token = 0;
+  DialEventKind kind = DialEventKind::Failed;
+  uint16_t status = 0;  // Failed: final status (408 for Timer B, 487 after our CANCEL)
+  std::string reason;
+  DialogId dialog = 0;  // Answered: the confirmed dialog (usable with Hangup, SendInDialog; peer BYE -> DialogEvent PeerBye)
+  std::string content_type, body;  // Answered: the answer; Provisional: body if any
+  std::vector<Header> headers;     // the response's headers
+};
+
+using Command = std::variant<Respond, Provisional, Accept, Hangup, HangupOwner, AcceptSubscription, SendInDialog,
+                             ForgetDialog, Dial, CancelDial>;
 
 // Where commands go. SipWorker implements it; tests can record instead.
 class CommandSink {
@@ -197,6 +234,8 @@ class SipEventSink {
   virtual ~SipEventSink() = default;
   virtual void on_request(InboundRequest request) = 0;
   virtual void on_dialog_event(DialogEvent event) = 0;
+  // Outcome of a Dial. Empty by default: sinks that never dial need not care.
+  virtual void on_dial_event(DialEvent event) { (void)event; }
 };
 
 }  // namespace imserver::transport

@@ -11,6 +11,7 @@
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <string_view>
 #include <thread>
@@ -71,10 +72,95 @@ uint64_t arg_id(void* arg) { return static_cast<uint64_t>(reinterpret_cast<uintp
 // our own timers come due; a timer fires at most this much late.
 constexpr uint64_t kDriveGrainMs = 4;
 
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string_view trim_ws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// CANCEL (RFC 3261 §9.1) and the ACK of a non-2xx final response
+// (§17.1.1.3) are copies of the INVITE we sent: its Request-URI, top Via
+// (so the same branch: both belong to the INVITE's transaction), Route set,
+// From, Call-ID and CSeq number, with their own method. The CANCEL keeps the
+// INVITE's To; the ACK takes the response's (`to`, with its tag). Built from
+// the INVITE's bytes because sip_drequestf would give each a new branch and
+// a new CSeq number.
+std::string derived_request(std::string_view invite, const char* method, uint32_t cseq, const std::string& to) {
+  const size_t line_end = invite.find("\r\n");
+  const std::string_view request_line = invite.substr(0, line_end);
+  const size_t sp1 = request_line.find(' ');
+  const size_t sp2 = request_line.rfind(' ');
+  const std::string_view uri = request_line.substr(sp1 + 1, sp2 > sp1 ? sp2 - sp1 - 1 : 0);
+  std::string via, max_forwards, routes, to_line, from, call_id;
+  size_t pos = line_end;
+  while (pos != std::string_view::npos) {
+    const size_t start = pos + 2;
+    const size_t end = invite.find("\r\n", start);
+    if (end == std::string_view::npos || end == start) break;  // the body follows: it may hold "To:" lines
+    const std::string_view line = invite.substr(start, end - start);
+    pos = end;
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    const std::string name = lower(trim_ws(line.substr(0, colon)));
+    const std::string copy = std::string(line) + "\r\n";
+    if (name == "via" && via.empty()) via = copy;
+    else if (name == "max-forwards" && max_forwards.empty()) max_forwards = copy;
+    else if (name == "route") routes += copy;
+    else if (name == "to" && to_line.empty()) to_line = copy;
+    else if (name == "from" && from.empty()) from = copy;
+    else if (name == "call-id" && call_id.empty()) call_id = copy;
+  }
+  if (!to.empty()) to_line = "To: " + to + "\r\n";
+  return std::string(method) + " " + std::string(uri) + " SIP/2.0\r\n" + via + max_forwards + routes + to_line + from +
+         call_id + "CSeq: " + std::to_string(cseq) + " " + method + "\r\nContent-Length: 0\r\n\r\n";
+}
+
+// sip_dialog_alloc pre-loads the outbound proxy as "Route: <uri;lr>": take
+// the configured URI without brackets and without its own ;lr, so it is
+// neither bracketed twice nor given ;lr twice.
+std::string proxy_route_uri(std::string_view proxy) {
+  proxy = trim_ws(proxy);
+  if (proxy.size() >= 2 && proxy.front() == '<' && proxy.back() == '>') proxy = proxy.substr(1, proxy.size() - 2);
+  if (proxy.size() >= 3 && lower(proxy.substr(proxy.size() - 3)) == ";lr") proxy.remove_suffix(3);
+  return std::string(proxy);
+}
+
+// sip_dialog_alloc puts the From display name between double quotes as
+// given: escape what would end the quoted-string early (RFC 3261 §25.1
+// quoted-pair) and drop line breaks, which would end the header.
+std::string quoted_string_content(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\r' || c == '\n') continue;
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+mbuf* text_mbuf(const std::string& text) {
+  mbuf* mb = mbuf_alloc(text.size() + 1);
+  if (!mb) return nullptr;
+  if (mbuf_write_mem(mb, reinterpret_cast<const uint8_t*>(text.data()), text.size()) != 0) {
+    mem_deref(mb);
+    return nullptr;
+  }
+  mb->pos = 0;
+  return mb;
+}
+
 }  // namespace
 
 struct SipWorker::Impl {
-  // One dialog usage created by an INVITE we received.
+  // One dialog usage: created by an INVITE or SUBSCRIBE/REFER we received,
+  // or by a 2xx to an INVITE we sent (Dial).
   struct Dialog {
     enum class State { Early, AwaitAck, Confirmed, Closing };
     DialogId id = 0;
@@ -99,6 +185,9 @@ struct SipWorker::Impl {
     // Hangup::keep_dialog: a refer subscription shares this dialog, so our
     // BYE ends only the INVITE usage (RFC 5057).
     bool keep_after_bye = false;
+    // A dial-out dialog nobody above knows: a forked 2xx, or a 2xx after
+    // CancelDial. We only ACK and BYE it, and report nothing of it.
+    bool unowned = false;
 
     ~Dialog() {
       mem_deref(ok_mb);
@@ -120,7 +209,7 @@ struct SipWorker::Impl {
   // client transaction would start two timers on its sorted list per request,
   // the 0.5 s one behind every 32 s one already there: O(n) per NOTIFY.
   struct ClientTx {
-    enum class Kind { InDialog, Bye };
+    enum class Kind { InDialog, Bye, Cancel };
     Kind kind = Kind::InDialog;
     std::string branch;  // of our Via: with the CSeq method, the match key
     std::string method;
@@ -141,6 +230,63 @@ struct SipWorker::Impl {
     ClientTx(const ClientTx&) = delete;
     ClientTx& operator=(const ClientTx&) = delete;
     ~ClientTx() { mem_deref(mb); }
+  };
+
+  // One INVITE we sent (Dial): the INVITE client transaction of RFC 3261
+  // §17.1.1 with the Accepted state of RFC 6026, run on the wheel for the
+  // same reason as ClientTx. libre encodes the INVITE (and the ACKs of 2xx)
+  // statelessly against `tmpl`; everything after the first send is ours.
+  struct DialTx {
+    enum class State {
+      Calling,     // nothing heard yet: Timer A (UDP) and Timer B run
+      Proceeding,  // a provisional arrived: only the final response ends it
+      Completed,   // a non-2xx final was ACKed: re-ACK its copies until Timer D
+      Accepted,    // a 2xx arrived: re-ACK 2xx copies, ACK+BYE forks until Timer M
+    };
+    State state = State::Calling;
+    std::string owner;
+    uint64_t token = 0;
+    std::string branch;  // of the INVITE's Via; the CANCEL shares it (§9.1)
+    uint32_t cseq = 0;
+    // The unconfirmed dialog sip_dialog_alloc made (our From tag, Call-ID,
+    // pre-loaded Route). Each 2xx To tag forks a confirmed dialog off it
+    // (sip_dialog_fork). sip_dialog_create would confirm the template itself
+    // and drop the part a fork copies, leaving a second, forked 2xx nothing
+    // to build its dialog (for ACK and BYE) from.
+    sip_dialog* tmpl = nullptr;
+    std::string invite;  // as sent: CANCEL and the non-2xx ACK copy its lines
+    mbuf* mb = nullptr;  // the INVITE's bytes, kept on UDP for Timer A
+    sip_transp tp = SIP_TRANSP_NONE;
+    sa dst{};
+    uint32_t retransmit_ms = 0;
+    bool reported = false;  // Answered or Failed went up (exactly one does)
+    bool cancel_wanted = false;
+    bool cancel_sent = false;
+    // The ACK sent for each 2xx To tag, re-sent for every copy of that 2xx
+    // (RFC 3261 §13.2.2.4: the UAS core retransmits 2xx on every transport).
+    struct Ack {
+      std::string to_tag;
+      mbuf* mb = nullptr;
+      sip_transp tp = SIP_TRANSP_NONE;
+      sa dst{};
+    };
+    std::vector<Ack> acks;
+    mbuf* final_ack = nullptr;  // Completed: the ACK re-sent per copy of the final
+    TimerWheel::Timer timer_a;
+    // Timer B while Calling; after our CANCEL the wait for the INVITE's final
+    // response (§9.1: 64*T1, then the transaction counts as cancelled).
+    TimerWheel::Timer timer_b;
+    TimerWheel::Timer timer_end;  // Timer D (Completed) or M (Accepted)
+
+    DialTx() = default;
+    DialTx(const DialTx&) = delete;
+    DialTx& operator=(const DialTx&) = delete;
+    ~DialTx() {
+      mem_deref(mb);
+      mem_deref(final_ack);
+      for (auto& a : acks) mem_deref(a.mb);
+      mem_deref(tmpl);
+    }
   };
 
   // Filled by on_capture_send_cb while send_client_tx() is inside
@@ -191,6 +337,10 @@ struct SipWorker::Impl {
   // Our client transactions, by Via branch.
   std::unordered_map<std::string, std::unique_ptr<ClientTx>> client_txs;
   SendCapture* capture = nullptr;
+  // Our dial-out INVITE transactions, by Via branch, and the branch of each
+  // one still unanswered by (owner, token), for CancelDial.
+  std::unordered_map<std::string, std::unique_ptr<DialTx>> dial_txs;
+  std::map<std::pair<std::string, uint64_t>, std::string> dial_keys;
   std::unordered_multimap<std::string, DialogId> dialogs_by_call_id;
 
   static thread_local Impl* current;
@@ -273,6 +423,8 @@ struct SipWorker::Impl {
     // Unfinished client transactions end silently, as libre's did: their
     // owners are going away with the worker.
     client_txs.clear();
+    dial_keys.clear();
+    dial_txs.clear();
     dialogs.clear();
     dialogs_by_call_id.clear();
     listener = static_cast<sip_lsnr*>(mem_deref(listener));
@@ -454,6 +606,15 @@ struct SipWorker::Impl {
       Hangup one{id, ""};
       execute(one);
     }
+    // Its unanswered dials too: a dial still ringing would otherwise become
+    // a dialog nobody serves.
+    std::vector<uint64_t> tokens;
+    for (auto& [key, branch] : dial_keys)
+      if (key.first == h.owner) tokens.push_back(key.second);
+    for (uint64_t token : tokens) {
+      CancelDial c{h.owner, token};
+      execute(c);
+    }
   }
 
   void send_bye(Dialog* d) {
@@ -475,6 +636,7 @@ struct SipWorker::Impl {
     Dialog* d = find_dialog(id);
     if (!d) return;
     std::string owner = d->owner;
+    const bool unowned = d->unowned;
     if (d->keep_after_bye) {
       // Only the INVITE usage ended; the subscription usage goes on until
       // its owner sends ForgetDialog.
@@ -484,7 +646,7 @@ struct SipWorker::Impl {
     } else {
       erase_dialog(id);
     }
-    sink.on_dialog_event(DialogEvent{id, owner, DialogEventKind::ByeCompleted, status});
+    if (!unowned) sink.on_dialog_event(DialogEvent{id, owner, DialogEventKind::ByeCompleted, status});
   }
 
   // ---------------------------------------------------- client transactions
@@ -503,15 +665,7 @@ struct SipWorker::Impl {
     // gives us the encoded request for retransmission. With numeric hosts
     // (no DNS client) the whole call, sendh included, is synchronous.
     SendCapture cap;
-    capture = &cap;
-    int err = sip_drequestf(nullptr, stack, false, tx->method.c_str(), d->dlg, 0, nullptr, &Impl::on_capture_send_cb,
-                            nullptr, this, "%s%b", tail.c_str(), body.data(), body.size());
-    capture = nullptr;
-    if (!err && !cap.mb) err = EPROTO;
-    if (err) {
-      mem_deref(cap.mb);
-      return err;
-    }
+    if (int err = send_captured(tx->method.c_str(), d->dlg, 0, tail, body, cap)) return err;
     const std::string_view text(reinterpret_cast<const char*>(cap.mb->buf), cap.mb->end);
     tx->branch = std::string(first_via_branch(text));
     if (tx->branch.empty() || client_txs.count(tx->branch)) {
@@ -520,6 +674,29 @@ struct SipWorker::Impl {
       mem_deref(cap.mb);
       return EPROTO;
     }
+    track_client_tx(std::move(tx), cap);
+    return 0;
+  }
+
+  // sip_drequestf without a client transaction (see send_client_tx): sends
+  // `met` in `dlg` and fills `cap` with the bytes sent and where they went.
+  // `cseq` is used for ACK only. Returns 0 (cap.mb then holds a reference)
+  // or an errno.
+  int send_captured(const char* met, sip_dialog* dlg, uint32_t cseq, const std::string& tail, const std::string& body,
+                    SendCapture& cap) {
+    capture = &cap;
+    int err = sip_drequestf(nullptr, stack, false, met, dlg, cseq, nullptr, &Impl::on_capture_send_cb, nullptr, this,
+                            "%s%b", tail.c_str(), body.data(), body.size());
+    capture = nullptr;
+    if (!err && !cap.mb) err = EPROTO;
+    if (err) cap.mb = static_cast<mbuf*>(mem_deref(cap.mb));
+    return err;
+  }
+
+  // Runs Timer E (UDP) and Timer F for a request already sent once as
+  // `cap` describes, and matches its responses from now on. Takes over the
+  // reference in cap.mb.
+  void track_client_tx(std::unique_ptr<ClientTx> tx, const SendCapture& cap) {
     tx->tp = cap.tp;
     tx->dst = cap.dst;
     ClientTx* t = tx.get();
@@ -534,7 +711,6 @@ struct SipWorker::Impl {
     }
     start_timer(t->timer_f, timers.timeout_ms(), [this, t] { finish_client_tx(t, 408); });
     client_txs.emplace(t->branch, std::move(tx));
-    return 0;
   }
 
   static int on_capture_send_cb(enum sip_transp tp, const sa*, const sa* dst, mbuf* mb, void* arg) {
@@ -568,6 +744,13 @@ struct SipWorker::Impl {
   }
 
   void on_response(const sip_msg* msg) {
+    if (pl_strcmp(&msg->cseq.met, "INVITE") == 0) {
+      // Our INVITEs are all dials; their CANCEL shares the branch but has
+      // CSeq method CANCEL, so it is a ClientTx below (§17.1.3).
+      auto d = dial_txs.find(to_str(msg->via.branch));
+      if (d != dial_txs.end()) on_dial_response(d->second.get(), msg);
+      return;
+    }
     auto it = client_txs.find(to_str(msg->via.branch));
     if (it == client_txs.end()) return;
     ClientTx* t = it->second.get();
@@ -587,10 +770,259 @@ struct SipWorker::Impl {
     client_txs.erase(it);
     if (done->kind == ClientTx::Kind::Bye) {
       finish_bye(done->dialog, status);
+    } else if (done->kind == ClientTx::Kind::Cancel) {
+      // Whatever the CANCEL got, the INVITE's own final response (or our
+      // wait for it, DialTx::timer_b) decides the dial.
     } else {
       sink.on_dialog_event(
           DialogEvent{done->dialog, done->owner, DialogEventKind::RequestDone, status, done->token});
     }
+  }
+
+  // ------------------------------------------------------------- dial-out
+  IctTimers ict_timers() const { return IctTimers{cfg.t1_ms}; }
+
+  void execute(Dial& c) {
+    auto key = std::make_pair(c.owner, c.token);
+    // A second dial under a live key: its events could not be told from the
+    // first one's, so it is not sent (see Dial).
+    if (dial_keys.count(key)) return;
+    auto fail = [&](int err) {
+      DialEvent e;
+      e.owner = c.owner;
+      e.token = c.token;
+      e.kind = DialEventKind::Failed;
+      e.status = 503;
+      e.reason = std::string("Service Unavailable (") + std::strerror(err) + ")";
+      sink.on_dial_event(std::move(e));
+    };
+    auto tx = std::make_unique<DialTx>();
+    tx->owner = c.owner;
+    tx->token = c.token;
+    const std::string proxy = proxy_route_uri(c.outbound_proxy);
+    const char* routev[1] = {proxy.c_str()};
+    const std::string display = quoted_string_content(c.from_display);
+    int err = sip_dialog_alloc(&tx->tmpl, c.request_uri.c_str(), c.request_uri.c_str(),
+                               display.empty() ? nullptr : display.c_str(), c.from_uri.c_str(), routev,
+                               proxy.empty() ? 0 : 1);
+    if (err) return fail(err);
+    // sip_drequestf numbers the INVITE with the dialog's lseq, then counts
+    // it up; CANCEL and every ACK reuse this number.
+    tx->cseq = sip_dialog_lseq(tx->tmpl);
+    const std::string tail = "Contact: " + c.contact + "\r\n" + c.headers + body_headers(c.content_type, c.body);
+    SendCapture cap;
+    if ((err = send_captured("INVITE", tx->tmpl, 0, tail, c.body, cap))) return fail(err);
+    tx->invite.assign(reinterpret_cast<const char*>(cap.mb->buf), cap.mb->end);
+    tx->branch = std::string(first_via_branch(tx->invite));
+    if (tx->branch.empty() || dial_txs.count(tx->branch)) {
+      mem_deref(cap.mb);  // as in send_client_tx: unmatchable, so unsent
+      return fail(EPROTO);
+    }
+    tx->tp = cap.tp;
+    tx->dst = cap.dst;
+    DialTx* t = tx.get();
+    const IctTimers timers = ict_timers();
+    if (cap.tp == SIP_TRANSP_UDP) {
+      // §17.1.1.2: Timer A only on unreliable transports.
+      t->mb = cap.mb;
+      t->retransmit_ms = timers.first_retransmit_ms();
+      start_timer(t->timer_a, t->retransmit_ms, [this, t] { on_timer_a(t); });
+    } else {
+      mem_deref(cap.mb);
+    }
+    start_timer(t->timer_b, timers.timeout_ms(), [this, t] { on_timer_b(t); });
+    dial_keys.emplace(std::move(key), t->branch);
+    dial_txs.emplace(t->branch, std::move(tx));
+  }
+
+  void execute(CancelDial& c) {
+    auto k = dial_keys.find(std::make_pair(c.owner, c.token));
+    if (k == dial_keys.end()) return;  // already answered (Hangup ends it) or failed
+    auto it = dial_txs.find(k->second);
+    if (it == dial_txs.end()) return;
+    DialTx* t = it->second.get();
+    if (t->reported || t->cancel_wanted) return;
+    t->cancel_wanted = true;
+    // §9.1: no CANCEL before a provisional response, which proves the
+    // INVITE reached a server that can match it. From Calling it goes out
+    // with the first one (on_dial_response); Timer B still bounds the wait.
+    if (t->state == DialTx::State::Proceeding) send_cancel(t);
+  }
+
+  // Answered or Failed (once per dial) or Provisional, to the owner.
+  void report_dial(DialTx* t, DialEventKind kind, uint16_t status, std::string reason, DialogId dialog,
+                   const sip_msg* msg) {
+    DialEvent e;
+    e.owner = t->owner;
+    e.token = t->token;
+    e.kind = kind;
+    e.status = status;
+    e.reason = std::move(reason);
+    e.dialog = dialog;
+    if (msg) {
+      read_headers(msg, e.headers, e.content_type, nullptr);
+      e.body = read_body(msg);
+    }
+    if (kind != DialEventKind::Provisional) {
+      t->reported = true;
+      // The outcome is known: CancelDial has nothing left to cancel, and
+      // the owner may use the token again.
+      dial_keys.erase(std::make_pair(t->owner, t->token));
+    }
+    sink.on_dial_event(std::move(e));
+  }
+
+  void erase_dial(DialTx* t) {
+    if (!t->reported) dial_keys.erase(std::make_pair(t->owner, t->token));
+    const std::string branch = t->branch;  // the key must outlive the erase
+    dial_txs.erase(branch);
+  }
+
+  // Sends the bytes in `mb` (again) from its start; a failed send is left to
+  // the peer's retransmission, which brings us back here.
+  void resend(mbuf* mb, sip_transp tp, const sa& dst) {
+    if (!mb) return;
+    mb->pos = 0;
+    (void)sip_send(stack, nullptr, tp, &dst, mb);
+  }
+
+  void on_timer_a(DialTx* t) {
+    resend(t->mb, t->tp, t->dst);
+    t->retransmit_ms = ict_timers().next_retransmit_ms(t->retransmit_ms);
+    start_timer(t->timer_a, t->retransmit_ms, [this, t] { on_timer_a(t); });
+  }
+
+  // Timer B while Calling: no response at all (§17.1.1.2), reported as 408.
+  // After our CANCEL: no final response within 64*T1 of it, and §9.1 lets
+  // the INVITE count as cancelled.
+  void on_timer_b(DialTx* t) {
+    if (!t->reported) {
+      if (t->cancel_sent) report_dial(t, DialEventKind::Failed, 487, "Request Terminated", 0, nullptr);
+      else report_dial(t, DialEventKind::Failed, 408, "Request Timeout", 0, nullptr);
+    }
+    erase_dial(t);
+  }
+
+  void send_cancel(DialTx* t) {
+    t->cancel_sent = true;
+    // §9.1: wait for the INVITE's final response (normally 487) at most
+    // 64*T1 from now.
+    start_timer(t->timer_b, ict_timers().timeout_ms(), [this, t] { on_timer_b(t); });
+    SendCapture cap;
+    cap.mb = text_mbuf(derived_request(t->invite, "CANCEL", t->cseq, std::string()));
+    cap.tp = t->tp;
+    cap.dst = t->dst;
+    if (!cap.mb) return;
+    // A CANCEL is a non-INVITE transaction of its own (Timer E/F) that
+    // shares the INVITE's branch; the CSeq method keeps the responses apart.
+    // A failed first send is left to Timer E, as for any ClientTx.
+    resend(cap.mb, cap.tp, cap.dst);
+    if (client_txs.count(t->branch)) {
+      mem_deref(cap.mb);
+      return;
+    }
+    auto tx = std::make_unique<ClientTx>();
+    tx->kind = ClientTx::Kind::Cancel;
+    tx->method = "CANCEL";
+    tx->branch = t->branch;
+    tx->owner = t->owner;
+    tx->token = t->token;
+    track_client_tx(std::move(tx), cap);
+  }
+
+  void on_dial_response(DialTx* t, const sip_msg* msg) {
+    const uint16_t status = msg->scode;
+    if (status < 200) {
+      if (t->state != DialTx::State::Calling && t->state != DialTx::State::Proceeding) return;  // late
+      t->timer_a.cancel();
+      if (t->state == DialTx::State::Calling) {
+        // Timer B bounds only the wait for a first response (§17.1.1.2);
+        // from here the owner's no-answer timer decides, with CancelDial.
+        t->timer_b.cancel();
+        t->state = DialTx::State::Proceeding;
+      }
+      if (t->cancel_wanted && !t->cancel_sent) send_cancel(t);
+      // 100 is hop-by-hop and says nothing about the callee (§2.5).
+      if (status > 100 && !t->reported)
+        report_dial(t, DialEventKind::Provisional, status, to_str(msg->reason), 0, msg);
+      return;
+    }
+    if (status < 300) return on_dial_2xx(t, msg);
+    switch (t->state) {
+      case DialTx::State::Calling:
+      case DialTx::State::Proceeding:
+        t->timer_a.cancel();
+        t->timer_b.cancel();
+        t->state = DialTx::State::Completed;
+        // §17.1.1.3: the transaction itself ACKs a non-2xx final.
+        t->final_ack = text_mbuf(derived_request(t->invite, "ACK", t->cseq, to_str(msg->to.val)));
+        resend(t->final_ack, t->tp, t->dst);
+        if (!t->reported) report_dial(t, DialEventKind::Failed, status, to_str(msg->reason), 0, msg);
+        // Timer D absorbs copies of the final on UDP; TCP has none.
+        if (t->tp == SIP_TRANSP_UDP)
+          start_timer(t->timer_end, ict_timers().timeout_ms(), [this, t] { erase_dial(t); });
+        else
+          erase_dial(t);
+        return;
+      case DialTx::State::Completed:
+        resend(t->final_ack, t->tp, t->dst);  // a copy of the final: the same ACK again
+        return;
+      case DialTx::State::Accepted:
+        return;  // a non-2xx from another branch after the answer: nothing to undo
+    }
+  }
+
+  void on_dial_2xx(DialTx* t, const sip_msg* msg) {
+    const std::string tag = to_str(msg->to.tag);
+    for (auto& a : t->acks) {
+      if (a.to_tag == tag) {
+        // A copy of a 2xx we ACKed: the callee did not get that ACK (or
+        // its copy crossed it), so the same ACK again (§13.2.2.4).
+        resend(a.mb, a.tp, a.dst);
+        return;
+      }
+    }
+    if (t->state == DialTx::State::Calling || t->state == DialTx::State::Proceeding) {
+      t->timer_a.cancel();
+      t->timer_b.cancel();
+      t->state = DialTx::State::Accepted;
+      // RFC 6026 Timer M: stay 64*T1 for 2xx copies and forked 2xx.
+      start_timer(t->timer_end, ict_timers().timeout_ms(), [this, t] { erase_dial(t); });
+    }
+    sip_dialog* dlg = nullptr;
+    if (tag.empty() || sip_dialog_fork(&dlg, t->tmpl, msg) != 0) {
+      // No To tag or no usable Contact: no dialog to ACK in. The callee
+      // gets no ACK, gives up on its 2xx and ends the call itself.
+      if (!t->reported) report_dial(t, DialEventKind::Failed, 502, "Bad Gateway", 0, msg);
+      return;
+    }
+    // §13.2.2.4: the ACK of a 2xx is a request of its own in the dialog the
+    // 2xx made (new branch, the 2xx's Record-Route and Contact), with the
+    // INVITE's CSeq number.
+    SendCapture cap;
+    if (send_captured("ACK", dlg, t->cseq, "Content-Length: 0\r\n\r\n", std::string(), cap) == 0)
+      t->acks.push_back(DialTx::Ack{tag, cap.mb, cap.tp, cap.dst});
+    const bool wanted = !t->reported && !t->cancel_wanted;
+    auto owned = std::make_unique<Dialog>();
+    Dialog* d = owned.get();
+    d->id = next_id++;
+    d->dlg = dlg;
+    d->call_id = sip_dialog_callid(dlg);
+    d->state = Dialog::State::Confirmed;  // our ACK is out: nothing left to wait for
+    d->invite_usage = true;
+    d->unowned = !wanted;
+    if (wanted) d->owner = t->owner;
+    dialogs_by_call_id.emplace(d->call_id, d->id);
+    dialogs.emplace(d->id, std::move(owned));
+    if (wanted) {
+      report_dial(t, DialEventKind::Answered, msg->scode, to_str(msg->reason), d->id, msg);
+      return;
+    }
+    // A fork after the answer or after a failure (§2.5: the first 2xx
+    // wins), or a 2xx that crossed our CANCEL (RFC 3261 §15): ACKed above,
+    // ended now.
+    if (!t->reported) report_dial(t, DialEventKind::Failed, 487, "Request Terminated", 0, nullptr);
+    send_bye(d);
   }
 
   // --------------------------------------------------------------- timers
@@ -810,8 +1242,9 @@ struct SipWorker::Impl {
     if (d->pending_invite) answer_pending(d->pending_invite, 487, "Request Terminated");
     DialogId id = d->id;
     std::string owner = d->owner;
+    const bool unowned = d->unowned;
     erase_dialog(id);
-    sink.on_dialog_event(DialogEvent{id, owner, DialogEventKind::PeerBye, 0});
+    if (!unowned) sink.on_dialog_event(DialogEvent{id, owner, DialogEventKind::PeerBye, 0});
   }
 
   void on_out_of_dialog(const sip_msg* msg, const std::string& method) {
@@ -843,6 +1276,22 @@ struct SipWorker::Impl {
     }
   }
 
+  static void read_headers(const sip_msg* msg, std::vector<Header>& headers, std::string& content_type,
+                           std::vector<std::string>* contacts) {
+    for (le* e = msg->hdrl.head; e; e = e->next) {
+      const auto* h = static_cast<const sip_hdr*>(e->data);
+      Header out{canonical_header_name(h->name), to_str(h->val)};
+      if (contacts && out.name == "contact") contacts->push_back(out.value);
+      if (out.name == "content-type") content_type = out.value;
+      headers.push_back(std::move(out));
+    }
+  }
+
+  static std::string read_body(const sip_msg* msg) {
+    if (!msg->mb || !mbuf_get_left(msg->mb)) return std::string();
+    return std::string(reinterpret_cast<const char*>(mbuf_buf(msg->mb)), mbuf_get_left(msg->mb));
+  }
+
   // Keeps the request in a server transaction (which absorbs retransmissions
   // and, for INVITE, matches CANCEL) and sends the event up.
   RequestId hand_up(const sip_msg* msg, const std::string& method, DialogId dialog) {
@@ -871,15 +1320,8 @@ struct SipWorker::Impl {
     r.dialog = dialog;
     r.in_dialog = pl_isset(&msg->to.tag);
     if (Dialog* d = find_dialog(dialog)) r.owner = d->owner;
-    for (le* e = msg->hdrl.head; e; e = e->next) {
-      const auto* h = static_cast<const sip_hdr*>(e->data);
-      Header out{canonical_header_name(h->name), to_str(h->val)};
-      if (out.name == "contact") r.contacts.push_back(out.value);
-      if (out.name == "content-type") r.content_type = out.value;
-      r.headers.push_back(std::move(out));
-    }
-    if (msg->mb && mbuf_get_left(msg->mb))
-      r.body.assign(reinterpret_cast<const char*>(mbuf_buf(msg->mb)), mbuf_get_left(msg->mb));
+    read_headers(msg, r.headers, r.content_type, &r.contacts);
+    r.body = read_body(msg);
     char ip[64] = {0};
     sa_ntop(&msg->src, ip, sizeof(ip));
     r.peer.ip = ip;

@@ -21,8 +21,11 @@ struct SipWorkerConfig {
   // transactions of the requests we send in dialogs (SendInDialog, our BYE):
   // Timer E on UDP at T1, 2*T1, 4*T1, ... capped at T2 (every T2 after a
   // provisional response), Timer F = 64*T1 on every transport, reported as
-  // 408 (see client_transaction.hpp). libre's own server transactions keep
-  // libre's compiled-in values.
+  // 408 (see client_transaction.hpp); and our dial-out INVITEs (Dial):
+  // Timer A on UDP at T1, 2*T1, 4*T1, ... with no cap until any response,
+  // Timer B = 64*T1 on every transport (Failed 408), Timer D / Timer M =
+  // 64*T1 to absorb copies of the final response. libre's own server
+  // transactions keep libre's compiled-in values.
   uint32_t t1_ms = 500;
   uint32_t t2_ms = 4000;
   // A request still unanswered after this long gets 500: a stuck or crashed

@@ -16,6 +16,16 @@ TEST(NictTimers, DefaultScheduleMatchesRfc3261) {
             (std::vector<uint64_t>{0, 500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500}));
 }
 
+TEST(IctTimers, TimerADoublesWithoutCapUntilTimerB) {
+  // T1 = 500: A at 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s (no T2 cap); B at 32 s.
+  IctTimers t{500};
+  EXPECT_EQ(t.timeout_ms(), 32000u);
+  EXPECT_EQ(t.next_retransmit_ms(4000), 8000u);
+  EXPECT_EQ(t.next_retransmit_ms(UINT32_MAX - 1), UINT32_MAX);
+  EXPECT_EQ(ict_udp_send_offsets(t), (std::vector<uint64_t>{0, 500, 1500, 3500, 7500, 15500, 31500}));
+  EXPECT_EQ(ict_udp_send_offsets(IctTimers{40}), (std::vector<uint64_t>{0, 40, 120, 280, 600, 1240, 2520}));
+}
+
 TEST(NictTimers, ShortTimersFromConfig) {
   NictTimers t{50, 200};
   EXPECT_EQ(t.first_retransmit_ms(), 50u);

@@ -82,6 +82,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/bench_support.hpp"
 #include "tests/client/server_process.hpp"
 #include "tests/client/sip_message.hpp"
 #include "tests/client/sip_ua.hpp"
@@ -126,51 +127,20 @@ struct Options {
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    std::string name = a, value;
-    bool has_value = false;
-    if (auto eq = a.find('='); eq != std::string::npos) {
-      name = a.substr(0, eq);
-      value = a.substr(eq + 1);
-      has_value = true;
-    }
-    auto take = [&]() -> std::string {
-      if (has_value) return value;
-      if (i + 1 >= argc) usage(("missing value for " + name).c_str());
-      return argv[++i];
-    };
-    auto number = [&](int min) {
-      std::string v = take();
-      char* end = nullptr;
-      long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || n < min || n > 1000000) usage(("bad value for " + name + ": " + v).c_str());
-      return static_cast<int>(n);
-    };
-    if (name == "--subscribers") {
-      o.subscribers = number(1);
-    } else if (name == "--repeats") {
-      o.repeats = number(1);
-    } else if (name == "--sockets") {
-      o.sockets = number(1);
-    } else if (name == "--timeout-ms") {
-      o.timeout_ms = number(100);
-    } else if (name == "--settle-ms") {
-      o.settle_ms = number(0);
-    } else if (name == "--quiet-ms") {
-      o.quiet_ms = number(0);
-    } else if (name == "--json") {
-      o.json = take();
-    } else if (name == "--server-flag") {
-      o.server_flags.push_back(take());
-    } else if (name == "--verbose") {
-      o.verbose = true;
-    } else if (name == "--help" || name == "-h") {
-      usage("help");
-    } else {
-      usage(("unknown flag " + a).c_str());
-    }
-  }
+  imserver::bench::FlagReader flags(argc, argv, [](const std::string& why) { usage(why.c_str()); });
+  flags.each([&](imserver::bench::FlagReader& f) {
+    const std::string& name = f.name();
+    if (name == "--subscribers") o.subscribers = f.number(1, 1000000);
+    else if (name == "--repeats") o.repeats = f.number(1, 1000000);
+    else if (name == "--sockets") o.sockets = f.number(1, 1000000);
+    else if (name == "--timeout-ms") o.timeout_ms = f.number(100, 1000000);
+    else if (name == "--settle-ms") o.settle_ms = f.number(0, 1000000);
+    else if (name == "--quiet-ms") o.quiet_ms = f.number(0, 1000000);
+    else if (name == "--json") o.json = f.text();
+    else if (name == "--server-flag") o.server_flags.push_back(f.text());
+    else if (name == "--verbose") o.verbose = true;
+    else f.unknown();
+  });
   o.sockets = std::min(o.sockets, o.subscribers);
   return o;
 }
@@ -648,20 +618,8 @@ struct PhaseResult {
   int retransmissions = 0;
 };
 
-struct Stat {
-  double median = 0, min = 0, max = 0;
-};
-
-Stat stat_of(std::vector<double> v) {
-  Stat s;
-  if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  s.min = v.front();
-  s.max = v.back();
-  size_t n = v.size();
-  s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-  return s;
-}
+using imserver::bench::Stat;
+using imserver::bench::stat_of;
 
 // Collects the per-subscription times of the phase that just completed.
 PhaseResult collect(SubscriberPool& pool, int64_t start_ns) {

@@ -115,6 +115,7 @@
 #include <vector>
 
 #include "tests/client/msrp_client.hpp"
+#include "bench/bench_support.hpp"
 #include "tests/client/server_process.hpp"
 #include "tests/client/sip_ua.hpp"
 
@@ -157,38 +158,19 @@ struct Options {
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    std::string name = a, value;
-    bool has_value = false;
-    if (auto eq = a.find('='); eq != std::string::npos) {
-      name = a.substr(0, eq);
-      value = a.substr(eq + 1);
-      has_value = true;
-    }
-    auto take = [&]() -> std::string {
-      if (has_value) return value;
-      if (i + 1 >= argc) usage(("missing value for " + name).c_str());
-      return argv[++i];
-    };
-    auto number = [&](long min, long max) {
-      std::string v = take();
-      char* end = nullptr;
-      long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || n < min || n > max) usage(("bad value for " + name + ": " + v).c_str());
-      return static_cast<int>(n);
-    };
-    if (name == "--participants") o.participants = number(2, 5000);
-    else if (name == "--messages") o.messages = number(1, 9999999);
-    else if (name == "--repeats") o.repeats = number(1, 1000);
-    else if (name == "--window") o.window = number(1, 1000000);
-    else if (name == "--message-bytes") o.message_bytes = number(200, 1000000);
-    else if (name == "--timeout-s") o.timeout_s = number(1, 86400);
-    else if (name == "--server-flag") o.server_flags.push_back(take());
+  imserver::bench::FlagReader flags(argc, argv, [](const std::string& why) { usage(why.c_str()); });
+  flags.each([&](imserver::bench::FlagReader& f) {
+    const std::string& name = f.name();
+    if (name == "--participants") o.participants = f.number(2, 5000);
+    else if (name == "--messages") o.messages = f.number(1, 9999999);
+    else if (name == "--repeats") o.repeats = f.number(1, 1000);
+    else if (name == "--window") o.window = f.number(1, 1000000);
+    else if (name == "--message-bytes") o.message_bytes = f.number(200, 1000000);
+    else if (name == "--timeout-s") o.timeout_s = f.number(1, 86400);
+    else if (name == "--server-flag") o.server_flags.push_back(f.text());
     else if (name == "--verbose") o.verbose = true;
-    else if (name == "--help" || name == "-h") usage("help");
-    else usage(("unknown flag " + a).c_str());
-  }
+    else f.unknown();
+  });
   return o;
 }
 
@@ -836,20 +818,8 @@ CpuDelta cpu_delta(pid_t pid, const CpuSample& a, const CpuSample& b) {
 
 // ------------------------------------------------------------ statistics
 
-struct Stat {
-  double median = 0, min = 0, max = 0;
-};
-
-Stat stat_of(std::vector<double> v) {
-  Stat s;
-  if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  s.min = v.front();
-  s.max = v.back();
-  const size_t n = v.size();
-  s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-  return s;
-}
+using imserver::bench::Stat;
+using imserver::bench::stat_of;
 
 // Nearest-rank percentile of latencies (ms).
 double percentile(std::vector<double> v, double p) {

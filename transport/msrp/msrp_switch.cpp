@@ -366,16 +366,21 @@ void MsrpSwitch::on_send(ConnId conn, Leg& leg, msrp::Frame& f, int64_t now_ms) 
   for (const auto& r : in.ranges) received += r.second - r.first + 1;
   if (received > limit || (in.total && *in.total > limit)) return too_large();
 
-  // Step 10 as soon as the CPIM headers are in (they may span chunks).
+  // Step 10 as soon as the CPIM headers are in (they may span chunks). The
+  // recipients found then are used when the message completes in the same
+  // chunk (the usual case); a message completed later is routed again,
+  // against the roster of that moment.
   const bool have_prefix = !in.ranges.empty() && in.ranges.front().first == 1;
-  const bool complete = in.total && in.ranges.size() == 1 && in.ranges.front().first == 1 && in.ranges.front().second == *in.total;
+  const bool complete = in.total && in.ranges.size() == 1 && in.ranges.front().first == 1 &&
+                        in.ranges.front().second == *in.total;
+  std::optional<std::vector<std::string>> recipients;
   if (!in.checked && have_prefix) {
-    const std::string prefix = in.data.substr(0, in.ranges.front().second);
+    const std::string_view prefix(in.data.data(), in.ranges.front().second);
     const auto parsed = codec::cpim::parse_cpim(prefix);
     if (parsed.status != codec::cpim::CpimStatus::Incomplete || complete) {
-      std::vector<std::string> recipients;
       const char* comment = "";
-      const uint16_t refusal = route(leg, prefix, &recipients, &comment);
+      recipients.emplace();
+      const uint16_t refusal = route(leg, parsed, prefix.size(), &*recipients, &comment);
       if (refusal) {
         const bool earlier_chunks_accepted = received > f.body.size();
         const auto from_path = in.from_path;
@@ -393,16 +398,19 @@ void MsrpSwitch::on_send(ConnId conn, Leg& leg, msrp::Frame& f, int64_t now_ms) 
   if (!complete) return;
 
   // Step 12: accepted by the switch (not "delivered to everyone").
-  const std::string message = std::move(in.data);
+  auto message = std::make_shared<const std::string>(std::move(in.data));
   const bool wants_success = in.success_report;
   const auto from_path = in.from_path;
   leg.inbound.erase(mid);
   remember(leg, mid);
   ++stats_.messages_in;
-  if (wants_success) report(leg, from_path, mid, message.size(), 200, "OK");
-  std::vector<std::string> recipients;
-  const char* comment = "";
-  if (route(leg, message, &recipients, &comment) == 0) fan_out(leg, message, recipients, now_ms);
+  if (wants_success) report(leg, from_path, mid, message->size(), 200, "OK");
+  if (!recipients) {
+    const char* comment = "";
+    recipients.emplace();
+    if (route(leg, codec::cpim::parse_cpim(*message), message->size(), &*recipients, &comment) != 0) return;
+  }
+  fan_out(std::move(message), *recipients, now_ms);
 }
 
 void MsrpSwitch::remember(Leg& leg, const std::string& message_id) {
@@ -432,9 +440,8 @@ void MsrpSwitch::report(const Leg& leg, const std::vector<std::string>& to_path,
 
 // ---------------------------------------------------------------- routing
 
-uint16_t MsrpSwitch::route(const Leg& from, const std::string& message, std::vector<std::string>* recipients,
-                           const char** comment) const {
-  const auto parsed = codec::cpim::parse_cpim(message);
+uint16_t MsrpSwitch::route(const Leg& from, const codec::cpim::CpimParse& parsed, uint64_t size,
+                           std::vector<std::string>* recipients, const char** comment) const {
   *comment = "Bad CPIM Message";
   if (parsed.status == codec::cpim::CpimStatus::Malformed) return 400;
   const auto froms = parsed.message.all("From");
@@ -455,7 +462,6 @@ uint16_t MsrpSwitch::route(const Leg& from, const std::string& message, std::vec
   }
   const std::string to = identity_key(tos.front());
   const std::string wrapped = bare_type(parsed.message.content_type());
-  const uint64_t size = message.size();
   auto group = groups_.find(from.info.group);
   if (group == groups_.end()) return 0;
   auto accepts = [&](const Leg& l) {
@@ -515,10 +521,9 @@ uint16_t MsrpSwitch::route(const Leg& from, const std::string& message, std::vec
 
 // -------------------------------------------------------------- fan-out
 
-void MsrpSwitch::fan_out(const Leg&, const std::string& message, const std::vector<std::string>& recipients,
+void MsrpSwitch::fan_out(std::shared_ptr<const std::string> body, const std::vector<std::string>& recipients,
                          int64_t now_ms) {
   // One shared, byte-identical body for every copy (RFC 7701 §6.1).
-  auto body = std::make_shared<const std::string>(message);
   std::vector<ConnId> touched;
   for (const auto& id : recipients) {
     auto it = legs_.find(id);

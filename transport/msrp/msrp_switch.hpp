@@ -24,6 +24,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "transport/codec/cpim.hpp"
 #include "transport/codec/msrp_frame.hpp"
 #include "transport/msrp/msrp_messages.hpp"
 
@@ -153,9 +154,9 @@ class MsrpSwitch {
   void report(const Leg& leg, const std::vector<std::string>& to_path, const std::string& message_id,
               uint64_t total, uint16_t status, const char* comment);
   // CPIM checks (§8.3 step 10) and the recipients; 0 or the refusal code.
-  uint16_t route(const Leg& from, const std::string& message, std::vector<std::string>* recipients,
-                 const char** comment) const;
-  void fan_out(const Leg& from, const std::string& message, const std::vector<std::string>& recipients,
+  uint16_t route(const Leg& from, const codec::cpim::CpimParse& message, uint64_t size,
+                 std::vector<std::string>* recipients, const char** comment) const;
+  void fan_out(std::shared_ptr<const std::string> body, const std::vector<std::string>& recipients,
                int64_t now_ms);
   void enqueue(Leg& leg, std::shared_ptr<const std::string> body, int64_t now_ms);
   void pump(ConnId conn, int64_t now_ms);

@@ -286,6 +286,9 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
           auto session = st.registry->find(identity);
           if (group != st.groups.end() && session) self->send(*session, GroupsLoaded{{group->second}});
         }
+        // Logged only now: every request routed after this line sees the new
+        // groups, also inside running sessions (they get the update first).
+        std::cerr << "imserver: groups file reloaded, " << st.groups.size() << " groups\n";
       },
       [=](FinishedAtom, const std::string& identity) {
         // From now on the directory answers for the identity itself (404),

@@ -383,7 +383,7 @@ int main(int argc, char** argv) {
         if (cfg.group_file.empty()) continue;
         std::string why;
         if (auto groups = load_groups(cfg.group_file, &why)) {
-          std::fprintf(stderr, "imserver: %s reloaded, %zu groups\n", cfg.group_file.c_str(), groups->size());
+          // The directory says when the groups are in effect.
           caf::anon_send(directory, imserver::actors::GroupsLoaded{std::move(*groups)});
         } else {
           std::fprintf(stderr, "imserver: %s not reloaded: %s\n", cfg.group_file.c_str(), why.c_str());

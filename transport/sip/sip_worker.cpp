@@ -4,6 +4,7 @@
 
 #include "transport/loop/event_loop_thread.hpp"
 #include "transport/sip/client_transaction.hpp"
+#include "transport/sip/digest_auth.hpp"
 #include "transport/sip/timer_wheel.hpp"
 
 #include <algorithm>
@@ -11,8 +12,10 @@
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -255,11 +258,23 @@ struct SipWorker::Impl {
     // to build its dialog (for ACK and BYE) from.
     sip_dialog* tmpl = nullptr;
     std::string invite;  // as sent: CANCEL and the non-2xx ACK copy its lines
+    // What the INVITE is made of besides the template's lines: the
+    // Request-URI (the Digest's uri), and the headers after those libre
+    // writes plus the body. Kept by the first attempt for the retry with
+    // credentials (§9.2), which takes them over.
+    std::string request_uri, tail, body;
+    // The retry's Authorization / Proxy-Authorization lines (CRLF-ended):
+    // its 2xx ACKs carry the same credentials (RFC 3261 §13.2.2.4).
+    std::string credentials;
+    bool is_retry = false;  // a second challenge fails the dial
     mbuf* mb = nullptr;  // the INVITE's bytes, kept on UDP for Timer A
     sip_transp tp = SIP_TRANSP_NONE;
     sa dst{};
     uint32_t retransmit_ms = 0;
-    bool reported = false;  // Answered or Failed went up (exactly one does)
+    // Answered or Failed went up (exactly one does), or a retry with
+    // credentials took the dial over: either way this transaction reports
+    // nothing more and no longer owns the (owner, token) key.
+    bool reported = false;
     bool cancel_wanted = false;
     bool cancel_sent = false;
     // The ACK sent for each 2xx To tag, re-sent for every copy of that 2xx
@@ -787,15 +802,6 @@ struct SipWorker::Impl {
     // A second dial under a live key: its events could not be told from the
     // first one's, so it is not sent (see Dial).
     if (dial_keys.count(key)) return;
-    auto fail = [&](int err) {
-      DialEvent e;
-      e.owner = c.owner;
-      e.token = c.token;
-      e.kind = DialEventKind::Failed;
-      e.status = 503;
-      e.reason = std::string("Service Unavailable (") + std::strerror(err) + ")";
-      sink.on_dial_event(std::move(e));
-    };
     auto tx = std::make_unique<DialTx>();
     tx->owner = c.owner;
     tx->token = c.token;
@@ -805,18 +811,40 @@ struct SipWorker::Impl {
     int err = sip_dialog_alloc(&tx->tmpl, c.request_uri.c_str(), c.request_uri.c_str(),
                                display.empty() ? nullptr : display.c_str(), c.from_uri.c_str(), routev,
                                proxy.empty() ? 0 : 1);
-    if (err) return fail(err);
+    if (!err) {
+      tx->request_uri = c.request_uri;
+      tx->tail = "Contact: " + c.contact + "\r\n" + c.headers + body_headers(c.content_type, c.body);
+      tx->body = std::move(c.body);
+      err = send_dial_invite(std::move(tx));
+    }
+    if (err) {
+      DialEvent e;
+      e.owner = c.owner;
+      e.token = c.token;
+      e.kind = DialEventKind::Failed;
+      e.status = 503;
+      e.reason = std::string("Service Unavailable (") + std::strerror(err) + ")";
+      sink.on_dial_event(std::move(e));
+    }
+  }
+
+  // Sends the INVITE of `tx` (a dial's first attempt or its retry with
+  // credentials) in tx->tmpl and runs its client transaction: Timer A on
+  // UDP, Timer B, responses matched by its branch, CancelDial aimed at it.
+  // Returns 0, or an errno when nothing was sent (nothing is kept then).
+  int send_dial_invite(std::unique_ptr<DialTx> tx) {
     // sip_drequestf numbers the INVITE with the dialog's lseq, then counts
-    // it up; CANCEL and every ACK reuse this number.
+    // it up (so a retry gets CSeq + 1), and writes a fresh Via branch; the
+    // template keeps Call-ID, From tag and the tagless To. CANCEL and every
+    // ACK reuse this number.
     tx->cseq = sip_dialog_lseq(tx->tmpl);
-    const std::string tail = "Contact: " + c.contact + "\r\n" + c.headers + body_headers(c.content_type, c.body);
     SendCapture cap;
-    if ((err = send_captured("INVITE", tx->tmpl, 0, tail, c.body, cap))) return fail(err);
+    if (int err = send_captured("INVITE", tx->tmpl, 0, tx->credentials + tx->tail, tx->body, cap)) return err;
     tx->invite.assign(reinterpret_cast<const char*>(cap.mb->buf), cap.mb->end);
     tx->branch = std::string(first_via_branch(tx->invite));
     if (tx->branch.empty() || dial_txs.count(tx->branch)) {
       mem_deref(cap.mb);  // as in send_client_tx: unmatchable, so unsent
-      return fail(EPROTO);
+      return EPROTO;
     }
     tx->tp = cap.tp;
     tx->dst = cap.dst;
@@ -831,8 +859,57 @@ struct SipWorker::Impl {
       mem_deref(cap.mb);
     }
     start_timer(t->timer_b, timers.timeout_ms(), [this, t] { on_timer_b(t); });
-    dial_keys.emplace(std::move(key), t->branch);
+    dial_keys[std::make_pair(t->owner, t->token)] = t->branch;
     dial_txs.emplace(t->branch, std::move(tx));
+    return 0;
+  }
+
+  // §9.2, E85: the first attempt `t` of a dial got a 401/407 (already
+  // ACKed). If we hold credentials for a Digest challenge in it, the INVITE
+  // goes out once more in the same template (same Call-ID, From tag and
+  // To, CSeq + 1, new branch) with Authorization (401) or
+  // Proxy-Authorization (407), as a transaction of its own that now owns
+  // the dial. Returns false when there is nothing to retry with, or the
+  // retry could not be sent: the challenge then decides the dial.
+  bool retry_with_credentials(DialTx* t, const sip_msg* msg) {
+    if (t->is_retry || t->cancel_wanted || cfg.dial_credentials.empty()) return false;
+    const bool proxy = msg->scode == 407;
+    const sip_hdrid challenge_id = proxy ? SIP_HDR_PROXY_AUTHENTICATE : SIP_HDR_WWW_AUTHENTICATE;
+    const char* answer_name = proxy ? "Proxy-Authorization: " : "Authorization: ";
+    // RFC 3261 §22.3: a forking proxy may gather several challenges into
+    // one response; answer each one we hold credentials for (one realm
+    // once). The others are left out, and would only challenge again.
+    std::string lines;
+    std::vector<std::string> answered_realms;
+    for (le* e = msg->hdrl.head; e; e = e->next) {
+      const auto* h = static_cast<const sip_hdr*>(e->data);
+      if (h->id != challenge_id) continue;
+      const std::optional<DigestChallenge> ch = parse_digest_challenge(std::string_view(h->val.p, h->val.l));
+      if (!ch) continue;
+      if (std::find(answered_realms.begin(), answered_realms.end(), ch->realm) != answered_realms.end()) continue;
+      auto cred = std::find_if(cfg.dial_credentials.begin(), cfg.dial_credentials.end(),
+                               [&](const DialCredential& c) { return c.realm == ch->realm; });
+      if (cred == cfg.dial_credentials.end()) continue;
+      char cnonce[17];
+      std::snprintf(cnonce, sizeof(cnonce), "%016llx", static_cast<unsigned long long>(rand_u64()));
+      // A fresh nonce: this is its first use, so nc is 1.
+      const std::optional<std::string> value =
+          digest_credentials(*ch, "INVITE", t->request_uri, cred->username, cred->password, cnonce, 1);
+      if (!value) continue;
+      lines += answer_name + *value + "\r\n";
+      answered_realms.push_back(ch->realm);
+    }
+    if (lines.empty()) return false;
+    auto retry = std::make_unique<DialTx>();
+    retry->owner = t->owner;
+    retry->token = t->token;
+    retry->tmpl = static_cast<sip_dialog*>(mem_ref(t->tmpl));  // both release it
+    retry->request_uri = t->request_uri;
+    retry->tail = std::move(t->tail);
+    retry->body = std::move(t->body);
+    retry->credentials = std::move(lines);
+    retry->is_retry = true;
+    return send_dial_invite(std::move(retry)) == 0;
   }
 
   void execute(CancelDial& c) {
@@ -957,7 +1034,12 @@ struct SipWorker::Impl {
         // §17.1.1.3: the transaction itself ACKs a non-2xx final.
         t->final_ack = text_mbuf(derived_request(t->invite, "ACK", t->cseq, to_str(msg->to.val)));
         resend(t->final_ack, t->tp, t->dst);
-        if (!t->reported) report_dial(t, DialEventKind::Failed, status, to_str(msg->reason), 0, msg);
+        if (!t->reported) {
+          // A challenge we can answer is no outcome yet: the retry owns the
+          // dial from here, and this transaction only re-ACKs copies.
+          if ((status == 401 || status == 407) && retry_with_credentials(t, msg)) t->reported = true;
+          else report_dial(t, DialEventKind::Failed, status, to_str(msg->reason), 0, msg);
+        }
         // Timer D absorbs copies of the final on UDP; TCP has none.
         if (t->tp == SIP_TRANSP_UDP)
           start_timer(t->timer_end, ict_timers().timeout_ms(), [this, t] { erase_dial(t); });
@@ -998,9 +1080,9 @@ struct SipWorker::Impl {
     }
     // §13.2.2.4: the ACK of a 2xx is a request of its own in the dialog the
     // 2xx made (new branch, the 2xx's Record-Route and Contact), with the
-    // INVITE's CSeq number.
+    // INVITE's CSeq number and credentials.
     SendCapture cap;
-    if (send_captured("ACK", dlg, t->cseq, "Content-Length: 0\r\n\r\n", std::string(), cap) == 0)
+    if (send_captured("ACK", dlg, t->cseq, t->credentials + "Content-Length: 0\r\n\r\n", std::string(), cap) == 0)
       t->acks.push_back(DialTx::Ack{tag, cap.mb, cap.tp, cap.dst});
     const bool wanted = !t->reported && !t->cancel_wanted;
     auto owned = std::make_unique<Dialog>();

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "transport/sip/dial_credentials.hpp"
 #include "transport/sip/sip_messages.hpp"
 
 namespace imserver::transport {
@@ -37,6 +38,11 @@ struct SipWorkerConfig {
   // overflows when a NOTIFY fan-out's 200s come back all at once, and every
   // dropped 200 costs a retransmission T1 later. Capped by net.core.rmem_max.
   int udp_buffer_bytes = 4 << 20;
+  // dialout.credentials (SESSIONS.md §9.2): a dial-out INVITE answered 401
+  // or 407 with a Digest challenge for one of these realms is sent once
+  // more with Authorization / Proxy-Authorization. parse_dial_credentials
+  // reads the flag's value.
+  std::vector<DialCredential> dial_credentials;
 };
 
 class SipWorker final : public CommandSink {

@@ -3,6 +3,7 @@
 // invitee, with a short T1 so Timer A / Timer B can be observed in seconds.
 
 #include "transport/sip/client_transaction.hpp"
+#include "transport/sip/digest_auth.hpp"
 #include "transport/sip/sip_worker.hpp"
 #include "wire_peer.hpp"
 
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -75,6 +77,9 @@ class DialWire : public ::testing::Test {
     cfg.port = 0;
     cfg.t1_ms = kT1;
     cfg.t2_ms = kT2;
+    // dialout.credentials as in TC-O09; no test but the challenged ones
+    // ever sees a 401/407.
+    cfg.dial_credentials = {DialCredential{"example.com", "imserver", "pw"}};
     worker_ = std::make_unique<SipWorker>(cfg, sink_);
     std::string error;
     ASSERT_TRUE(worker_->start(&error)) << error;
@@ -499,6 +504,279 @@ TEST_F(DialWire, OverTcpNoRetransmissionAnsweredAndTimerB) {
   ASSERT_TRUE(failed.has_value());
   EXPECT_EQ(failed->status, 408);
 }
+
+
+// ------------------------------------------------- challenged dial-out (§9.2)
+
+// `response` with one more header line (before Content-Length).
+std::string with_header(const std::string& response, const std::string& line) {
+  const size_t p = response.find("Content-Length:");
+  return response.substr(0, p) + line + "\r\n" + response.substr(p);
+}
+
+// The parameters of a Digest credentials value, unquoted.
+std::map<std::string, std::string> digest_params(const std::string& value) {
+  std::map<std::string, std::string> out;
+  if (value.rfind("Digest ", 0) != 0) return out;
+  size_t i = 7;
+  while (i < value.size()) {
+    while (i < value.size() && (value[i] == ' ' || value[i] == ',')) ++i;
+    const size_t eq = value.find('=', i);
+    if (eq == std::string::npos) break;
+    const std::string name = value.substr(i, eq - i);
+    i = eq + 1;
+    std::string v;
+    if (i < value.size() && value[i] == '"') {
+      for (++i; i < value.size() && value[i] != '"'; ++i) {
+        if (value[i] == '\\') ++i;
+        v += value[i];
+      }
+      ++i;
+    } else {
+      const size_t end = value.find(',', i);
+      v = value.substr(i, end == std::string::npos ? std::string::npos : end - i);
+      i = end == std::string::npos ? value.size() : end;
+    }
+    out[name] = v;
+  }
+  return out;
+}
+
+// The Request-URI of a request's start line.
+std::string request_uri_of(const std::string& req) {
+  const std::string line = start_line(req);
+  const size_t a = line.find(' ') + 1;
+  return line.substr(a, line.rfind(' ') - a);
+}
+
+class DialChallenge : public DialWire {
+ protected:
+  // A peer, connected and known to the worker when it is TCP.
+  std::unique_ptr<Peer> open_peer(bool tcp) {
+    auto peer = std::make_unique<Peer>(tcp, worker_->port());
+    EXPECT_TRUE(peer->ok());
+    if (tcp) {
+      peer->send("\r\n\r\n");  // let the worker accept and register the connection
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return peer;
+  }
+
+  // The next INVITE other than a copy of the one with `old_branch` (Timer A
+  // copies of the challenged INVITE may cross its 401/407 on UDP).
+  std::optional<Peer::Received> next_new_invite(Peer& peer, const std::string& old_branch, int timeout_ms) {
+    const int64_t until = now_ms() + timeout_ms;
+    while (now_ms() < until) {
+      auto m = peer.receive_request("INVITE", static_cast<int>(until - now_ms()));
+      if (!m) return std::nullopt;
+      if (branch_of(m->text) != old_branch) return m;
+    }
+    return std::nullopt;
+  }
+
+  // INVITEs in the next `ms` with a branch not in `known`.
+  size_t count_new_invites(Peer& peer, const std::vector<std::string>& known, int ms) {
+    size_t n = 0;
+    const int64_t until = now_ms() + ms;
+    while (now_ms() < until) {
+      auto m = peer.receive(static_cast<int>(std::max<int64_t>(1, until - now_ms())));
+      if (m && m->text.rfind("INVITE ", 0) == 0 &&
+          std::find(known.begin(), known.end(), branch_of(m->text)) == known.end())
+        ++n;
+    }
+    return n;
+  }
+
+  // The ACK of a non-2xx final to `inv`: on its branch, with its CSeq number.
+  void expect_final_ack(Peer& peer, const std::string& inv, const std::string& to_tag) {
+    auto ack = peer.receive_request("ACK", 2000);
+    ASSERT_TRUE(ack.has_value());
+    EXPECT_EQ(header(ack->text, "Via"), header(inv, "Via"));
+    EXPECT_EQ(header(ack->text, "CSeq"), std::to_string(cseq_number(inv)) + " ACK");
+    EXPECT_EQ(header(ack->text, "To"), header(inv, "To") + ";tag=" + to_tag);
+  }
+
+  // The retry of `first`: same Call-ID, From (with its tag), To (no tag) and
+  // Request-URI, CSeq + 1, a new branch.
+  void expect_retry_of(const std::string& first, const std::string& retry) {
+    EXPECT_EQ(start_line(retry), start_line(first));
+    EXPECT_EQ(header(retry, "Call-ID"), header(first, "Call-ID"));
+    EXPECT_EQ(header(retry, "From"), header(first, "From"));
+    EXPECT_NE(header(retry, "From").find(";tag="), std::string::npos);
+    EXPECT_EQ(header(retry, "To"), header(first, "To"));
+    EXPECT_EQ(header(retry, "To").find("tag="), std::string::npos);
+    EXPECT_EQ(header(retry, "CSeq"), std::to_string(cseq_number(first) + 1) + " INVITE");
+    EXPECT_NE(branch_of(retry), branch_of(first));
+    EXPECT_EQ(branch_of(retry).rfind("z9hG4bK", 0), 0u);
+    EXPECT_EQ(header(retry, "Contact"), header(first, "Contact"));
+    EXPECT_EQ(header(retry, "Subject"), header(first, "Subject"));
+    EXPECT_EQ(body_of(retry), body_of(first));
+  }
+
+  // (1) TC-O09's first half: 407 with a qop="auth" challenge -> ACK, retry
+  // with Proxy-Authorization (the response checked against our own MD5),
+  // 200 -> Answered once, and the ACK carries CSeq + 1 and the credentials.
+  void proxy_challenge_then_answered(bool tcp, uint64_t token) {
+    auto peer = open_peer(tcp);
+    const std::string inv1 = dial_and_receive(*peer, token, tcp);
+    ASSERT_FALSE(inv1.empty());
+    peer->send(with_header(reply(inv1, 407, "Proxy Authentication Required", "proxy-1"),
+                           "Proxy-Authenticate: Digest realm=\"example.com\", nonce=\"n0nce-407\", "
+                           "qop=\"auth,auth-int\", algorithm=MD5, opaque=\"opq-1\""));
+    expect_final_ack(*peer, inv1, "proxy-1");
+    auto retry = next_new_invite(*peer, branch_of(inv1), 2000);
+    ASSERT_TRUE(retry.has_value());
+    const std::string& inv2 = retry->text;
+    expect_retry_of(inv1, inv2);
+    EXPECT_EQ(header(inv2, "Authorization"), "");
+    const std::string cred = header(inv2, "Proxy-Authorization");
+    auto p = digest_params(cred);
+    EXPECT_EQ(p["username"], "imserver");
+    EXPECT_EQ(p["realm"], "example.com");
+    EXPECT_EQ(p["nonce"], "n0nce-407");
+    EXPECT_EQ(p["uri"], request_uri_of(inv2));
+    EXPECT_EQ(p["qop"], "auth");
+    EXPECT_EQ(p["nc"], "00000001");
+    EXPECT_EQ(p["opaque"], "opq-1");
+    EXPECT_FALSE(p["cnonce"].empty());
+    const std::string ha1 = md5_hex("imserver:example.com:pw");
+    const std::string ha2 = md5_hex("INVITE:" + request_uri_of(inv2));
+    EXPECT_EQ(p["response"], md5_hex(ha1 + ":n0nce-407:00000001:" + p["cnonce"] + ":auth:" + ha2)) << cred;
+    EXPECT_EQ(sink_.dial_count(token, DialEventKind::Failed), 0u) << "the challenge is not reported";
+
+    peer->send(reply(inv2, 200, "OK", "callee-c", callee_contact(*peer, tcp), kAnswer));
+    auto answered = sink_.wait_dial(token, DialEventKind::Answered, 2000);
+    ASSERT_TRUE(answered.has_value());
+    EXPECT_NE(answered->dialog, 0u);
+    auto ack = peer->receive_request("ACK", 2000);
+    ASSERT_TRUE(ack.has_value());
+    EXPECT_EQ(header(ack->text, "CSeq"), std::to_string(cseq_number(inv2)) + " ACK");
+    EXPECT_EQ(header(ack->text, "To"), header(inv2, "To") + ";tag=callee-c");
+    EXPECT_NE(branch_of(ack->text), branch_of(inv2));
+    EXPECT_EQ(header(ack->text, "Proxy-Authorization"), cred) << "the ACK carries the INVITE's credentials";
+    std::this_thread::sleep_for(std::chrono::milliseconds(4 * kT1));
+    EXPECT_EQ(sink_.dial_count(token, DialEventKind::Answered), 1u);
+    EXPECT_EQ(sink_.dial_count(token, DialEventKind::Failed), 0u);
+  }
+
+  // (2) 401 with an RFC 2069 challenge (no qop) -> retry with
+  // Authorization in the RFC 2069 form; 200 -> Answered.
+  void www_challenge_then_answered(bool tcp, uint64_t token) {
+    auto peer = open_peer(tcp);
+    const std::string inv1 = dial_and_receive(*peer, token, tcp);
+    ASSERT_FALSE(inv1.empty());
+    peer->send(with_header(reply(inv1, 401, "Unauthorized", "uas-1"),
+                           "WWW-Authenticate: Digest realm=\"example.com\", nonce=\"n0nce-401\""));
+    expect_final_ack(*peer, inv1, "uas-1");
+    auto retry = next_new_invite(*peer, branch_of(inv1), 2000);
+    ASSERT_TRUE(retry.has_value());
+    const std::string& inv2 = retry->text;
+    expect_retry_of(inv1, inv2);
+    EXPECT_EQ(header(inv2, "Proxy-Authorization"), "");
+    const std::string cred = header(inv2, "Authorization");
+    auto p = digest_params(cred);
+    EXPECT_EQ(p["username"], "imserver");
+    EXPECT_EQ(p["realm"], "example.com");
+    EXPECT_EQ(p["nonce"], "n0nce-401");
+    EXPECT_EQ(p["uri"], request_uri_of(inv2));
+    EXPECT_EQ(p.count("qop"), 0u);
+    EXPECT_EQ(p.count("nc"), 0u);
+    EXPECT_EQ(p.count("cnonce"), 0u);
+    const std::string ha1 = md5_hex("imserver:example.com:pw");
+    const std::string ha2 = md5_hex("INVITE:" + request_uri_of(inv2));
+    EXPECT_EQ(p["response"], md5_hex(ha1 + ":n0nce-401:" + ha2)) << cred;
+
+    peer->send(reply(inv2, 200, "OK", "callee-w", callee_contact(*peer, tcp), kAnswer));
+    ASSERT_TRUE(sink_.wait_dial(token, DialEventKind::Answered, 2000).has_value());
+    auto ack = peer->receive_request("ACK", 2000);
+    ASSERT_TRUE(ack.has_value());
+    EXPECT_EQ(header(ack->text, "CSeq"), std::to_string(cseq_number(inv2)) + " ACK");
+    EXPECT_EQ(header(ack->text, "Authorization"), cred);
+    EXPECT_EQ(sink_.dial_count(token, DialEventKind::Failed), 0u);
+  }
+
+  // (3) TC-O09's second half: the retry is challenged again -> ACK on the
+  // retry's branch, no third INVITE, Failed 407 once.
+  void challenged_twice_fails(bool tcp, uint64_t token) {
+    auto peer = open_peer(tcp);
+    const std::string inv1 = dial_and_receive(*peer, token, tcp);
+    ASSERT_FALSE(inv1.empty());
+    const std::string challenge = "Proxy-Authenticate: Digest realm=\"example.com\", nonce=\"n1\", qop=\"auth\"";
+    peer->send(with_header(reply(inv1, 407, "Proxy Authentication Required", "proxy-1"), challenge));
+    expect_final_ack(*peer, inv1, "proxy-1");
+    auto retry = next_new_invite(*peer, branch_of(inv1), 2000);
+    ASSERT_TRUE(retry.has_value());
+    const std::string inv2 = retry->text;
+    EXPECT_NE(header(inv2, "Proxy-Authorization"), "");
+    EXPECT_EQ(sink_.dial_count(token, DialEventKind::Failed), 0u);
+    peer->send(with_header(reply(inv2, 407, "Proxy Authentication Required", "proxy-2"),
+                           "Proxy-Authenticate: Digest realm=\"example.com\", nonce=\"n2\", qop=\"auth\""));
+    auto failed = sink_.wait_dial(token, DialEventKind::Failed, 2000);
+    ASSERT_TRUE(failed.has_value());
+    EXPECT_EQ(failed->status, 407);
+    EXPECT_EQ(failed->reason, "Proxy Authentication Required");
+    expect_final_ack(*peer, inv2, "proxy-2");
+    EXPECT_EQ(count_new_invites(*peer, {branch_of(inv1), branch_of(inv2)}, 8 * kT1), 0u) << "no third INVITE";
+    EXPECT_EQ(sink_.dial_count(token, DialEventKind::Failed), 1u);
+    EXPECT_EQ(sink_.dial_count(token, DialEventKind::Answered), 0u);
+  }
+
+  // (4) A challenge for a realm we hold nothing for: Failed 407 at once,
+  // the 407 ACKed, no second INVITE.
+  void unknown_realm_fails(bool tcp, uint64_t token) {
+    auto peer = open_peer(tcp);
+    const std::string inv1 = dial_and_receive(*peer, token, tcp);
+    ASSERT_FALSE(inv1.empty());
+    peer->send(with_header(reply(inv1, 407, "Proxy Authentication Required", "proxy-x"),
+                           "Proxy-Authenticate: Digest realm=\"elsewhere.example.org\", nonce=\"nx\""));
+    auto failed = sink_.wait_dial(token, DialEventKind::Failed, 2000);
+    ASSERT_TRUE(failed.has_value());
+    EXPECT_EQ(failed->status, 407);
+    expect_final_ack(*peer, inv1, "proxy-x");
+    EXPECT_EQ(count_new_invites(*peer, {branch_of(inv1)}, 8 * kT1), 0u) << "no retry";
+    EXPECT_EQ(sink_.dial_count(token, DialEventKind::Failed), 1u);
+  }
+
+  // CancelDial after the retry: the CANCEL goes to the retried transaction
+  // (its branch and CSeq) once it has a provisional; 487 -> Failed 487 once.
+  void cancel_after_retry(bool tcp, uint64_t token) {
+    auto peer = open_peer(tcp);
+    const std::string inv1 = dial_and_receive(*peer, token, tcp);
+    ASSERT_FALSE(inv1.empty());
+    peer->send(with_header(reply(inv1, 407, "Proxy Authentication Required", "proxy-1"),
+                           "Proxy-Authenticate: Digest realm=\"example.com\", nonce=\"nc1\""));
+    auto retry = next_new_invite(*peer, branch_of(inv1), 2000);
+    ASSERT_TRUE(retry.has_value());
+    const std::string inv2 = retry->text;
+    peer->send(reply(inv2, 180, "Ringing", "callee-r", callee_contact(*peer, tcp)));
+    ASSERT_TRUE(sink_.wait_dial(token, DialEventKind::Provisional, 2000).has_value());
+    worker_->post(CancelDial{"session-1", token});
+    auto cancel = peer->receive_request("CANCEL", 2000);
+    ASSERT_TRUE(cancel.has_value());
+    EXPECT_EQ(header(cancel->text, "Via"), header(inv2, "Via"));
+    EXPECT_EQ(header(cancel->text, "CSeq"), std::to_string(cseq_number(inv2)) + " CANCEL");
+    EXPECT_EQ(header(cancel->text, "To"), header(inv2, "To"));
+    peer->send(reply(cancel->text, 200, "OK", "callee-r"));
+    peer->send(reply(inv2, 487, "Request Terminated", "callee-r"));
+    auto failed = sink_.wait_dial(token, DialEventKind::Failed, 2000);
+    ASSERT_TRUE(failed.has_value());
+    EXPECT_EQ(failed->status, 487);
+    expect_final_ack(*peer, inv2, "callee-r");
+    std::this_thread::sleep_for(std::chrono::milliseconds(4 * kT1));
+    EXPECT_EQ(sink_.dial_count(token, DialEventKind::Failed), 1u);
+  }
+};
+
+TEST_F(DialChallenge, ProxyChallengeRetriedAndAnsweredUdp) { proxy_challenge_then_answered(false, 31); }
+TEST_F(DialChallenge, ProxyChallengeRetriedAndAnsweredTcp) { proxy_challenge_then_answered(true, 32); }
+TEST_F(DialChallenge, WwwChallengeRetriedAndAnsweredUdp) { www_challenge_then_answered(false, 33); }
+TEST_F(DialChallenge, WwwChallengeRetriedAndAnsweredTcp) { www_challenge_then_answered(true, 34); }
+TEST_F(DialChallenge, SecondChallengeFailsUdp) { challenged_twice_fails(false, 35); }
+TEST_F(DialChallenge, SecondChallengeFailsTcp) { challenged_twice_fails(true, 36); }
+TEST_F(DialChallenge, UnknownRealmFailsAtOnceUdp) { unknown_realm_fails(false, 37); }
+TEST_F(DialChallenge, UnknownRealmFailsAtOnceTcp) { unknown_realm_fails(true, 38); }
+TEST_F(DialChallenge, CancelDialReachesTheRetryUdp) { cancel_after_retry(false, 39); }
+TEST_F(DialChallenge, CancelDialReachesTheRetryTcp) { cancel_after_retry(true, 40); }
 
 }  // namespace
 }  // namespace imserver::transport

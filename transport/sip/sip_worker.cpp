@@ -848,6 +848,12 @@ struct SipWorker::Impl {
     }
     tx->tp = cap.tp;
     tx->dst = cap.dst;
+    // Only a first attempt that may still be challenged needs its parts
+    // again; a dial's body can be a large multipart, so drop them otherwise.
+    if (tx->is_retry || cfg.dial_credentials.empty()) {
+      tx->tail = std::string();
+      tx->body = std::string();
+    }
     DialTx* t = tx.get();
     const IctTimers timers = ict_timers();
     if (cap.tp == SIP_TRANSP_UDP) {

@@ -79,7 +79,7 @@ class DialWire : public ::testing::Test {
     cfg.t2_ms = kT2;
     // dialout.credentials as in TC-O09; no test but the challenged ones
     // ever sees a 401/407.
-    cfg.dial_credentials = {DialCredential{"example.com", "imserver", "pw"}};
+    if (with_credentials_) cfg.dial_credentials = {DialCredential{"example.com", "imserver", "pw"}};
     worker_ = std::make_unique<SipWorker>(cfg, sink_);
     std::string error;
     ASSERT_TRUE(worker_->start(&error)) << error;
@@ -139,6 +139,7 @@ class DialWire : public ::testing::Test {
 
   Recorder sink_;
   std::unique_ptr<SipWorker> worker_;
+  bool with_credentials_ = true;
 };
 
 // The INVITE carries what Dial asked for: Request-URI and To (no tag) the
@@ -777,6 +778,27 @@ TEST_F(DialChallenge, UnknownRealmFailsAtOnceUdp) { unknown_realm_fails(false, 3
 TEST_F(DialChallenge, UnknownRealmFailsAtOnceTcp) { unknown_realm_fails(true, 38); }
 TEST_F(DialChallenge, CancelDialReachesTheRetryUdp) { cancel_after_retry(false, 39); }
 TEST_F(DialChallenge, CancelDialReachesTheRetryTcp) { cancel_after_retry(true, 40); }
+
+
+// The default configuration (no dialout.credentials at all): a 407 fails
+// the dial at once, as before there were credentials.
+class DialNoCredentials : public DialChallenge {
+ protected:
+  DialNoCredentials() { with_credentials_ = false; }
+};
+
+TEST_F(DialNoCredentials, ChallengeFailsAtOnce) {
+  auto peer = open_peer(false);
+  const std::string inv1 = dial_and_receive(*peer, 41);
+  ASSERT_FALSE(inv1.empty());
+  peer->send(with_header(reply(inv1, 407, "Proxy Authentication Required", "proxy-n"),
+                         "Proxy-Authenticate: Digest realm=\"example.com\", nonce=\"nn\""));
+  auto failed = sink_.wait_dial(41, DialEventKind::Failed, 2000);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->status, 407);
+  expect_final_ack(*peer, inv1, "proxy-n");
+  EXPECT_EQ(count_new_invites(*peer, {branch_of(inv1)}, 8 * kT1), 0u);
+}
 
 }  // namespace
 }  // namespace imserver::transport

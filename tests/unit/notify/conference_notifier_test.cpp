@@ -815,5 +815,46 @@ TEST_F(NotifierTest, ImmediatePurgeSendsNoFollowUpForAWithdrawal) {
   EXPECT_TRUE(notifies(answer(ns[0])).empty());
 }
 
+
+// A withdrawal held back by the rate limit is announced and sent when the
+// window ends, like any other change.
+TEST_F(NotifierTest, RateLimitedWithdrawalIsSentWhenTheWindowEnds) {
+  ConferenceConfig conf;
+  conf.min_notify_interval_ms = 5000;
+  make(conf);
+  roster(j1_roster());
+  answer(subscribe(1, "alice"));
+  EXPECT_TRUE(roster(update({withdrawn(dialing("carol"))})).empty());
+  EXPECT_EQ(n->take_new_wakeup(), 1000000 + 5000);
+  EXPECT_EQ(n->next_wakeup(), 1000000 + 5000);
+  now = n->next_wakeup();
+  std::vector<Command> out;
+  n->on_timer(now, out);
+  auto ns = notifies(out);
+  ASSERT_EQ(ns.size(), 1u);
+  EXPECT_TRUE(has(ns[0].body, "<user entity=\"sip:carol@example.com\" state=\"deleted\"/>"));
+}
+
+// Rejoin before the purge under one of several departed endpoints: that one
+// is shown again, the others are deleted with it (the same-entity rule of
+// PROTOCOL.md §4.3, extended to a user that had two devices).
+TEST_F(NotifierTest, RejoinOfOneOfTwoDepartedDevicesDeletesTheOther) {
+  make();
+  auto dev2 = joined("carol");
+  dev2.entity = "sip:carol@127.0.0.2:5060";
+  auto dev2_left = left("carol");
+  dev2_left.entity = dev2.entity;
+  roster(update({joined("alice"), joined("carol"), dev2}));
+  answer(subscribe(1, "alice"));
+  answer(roster(update({left("carol"), dev2_left})).at(0));
+  auto back = roster(update({joined("carol")}));
+  ASSERT_EQ(back.size(), 1u);
+  auto doc = parse(back[0]);
+  ASSERT_EQ(doc.users.size(), 1u) << back[0].body;
+  EXPECT_EQ(doc.users[0].state, "partial");
+  EXPECT_EQ(entities_of(doc.users[0]),
+            (std::vector<std::string>{"sip:carol@127.0.0.2:5060/deleted", "sip:carol@127.0.0.1:5060/full"}));
+}
+
 }  // namespace
 }  // namespace imserver::notify

@@ -83,7 +83,8 @@ class ConferenceNotifier {
     std::set<EndpointKey> dirty;
     std::map<std::string, std::set<std::string>> known;  // user -> endpoint entities reported present
     // Report sent; `deleted` goes with the next partial. The endpoints the
-    // subscriber last saw are kept, so a rejoin can restore them.
+    // subscriber last saw are kept, so a rejoin can restore the one coming
+    // back and turn the others into endpoint deletions (see reappear()).
     std::map<std::string, std::set<std::string>> pending_user_deletions;
     std::map<std::string, std::set<std::string>> pending_endpoint_deletions;
     // Endpoints this subscriber was shown that left the roster without a

@@ -53,11 +53,71 @@ const EndpointReport* ConferenceNotifier::find(const EndpointKey& key) const {
   return nullptr;
 }
 
+void ConferenceNotifier::reappear(Subscription& s, const EndpointKey& key) {
+  const auto& [aor, entity] = key;
+  // Withdrawn and back before the subscriber heard of it: it still shows the
+  // endpoint, so nothing is deleted and the new record replaces it.
+  auto wd = s.withdrawn.find(aor);
+  if (wd != s.withdrawn.end() && wd->second.erase(entity)) {
+    s.known[aor].insert(entity);
+    if (wd->second.empty()) s.withdrawn.erase(wd);
+  }
+  // PROTOCOL.md §4.3: back before the purge went out: no user deletion, the
+  // user is reported again as present (partial). The subscriber still shows
+  // the old endpoints as disconnected: the one coming back is known again
+  // (so a new departure of it is reported); any other is deleted in the
+  // same document as the new endpoint (TC-J17: an invitee whose dial-out
+  // failed dials in with its own Contact).
+  auto pu = s.pending_user_deletions.find(aor);
+  if (pu != s.pending_user_deletions.end()) {
+    auto& known = s.known[aor];  // exists, possibly empty: the user is shown
+    for (const auto& old : pu->second) {
+      if (old == entity) known.insert(old);
+      else s.pending_endpoint_deletions[aor].insert(old);
+    }
+    s.pending_user_deletions.erase(pu);
+  }
+  auto pe = s.pending_endpoint_deletions.find(aor);
+  if (pe != s.pending_endpoint_deletions.end()) {
+    pe->second.erase(entity);
+    if (pe->second.empty()) s.pending_endpoint_deletions.erase(pe);
+  }
+}
+
+void ConferenceNotifier::withdraw(const EndpointKey& key) {
+  const auto& [aor, entity] = key;
+  // The record goes at once: there is no report to keep it for.
+  auto uit = users_.find(aor);
+  if (uit != users_.end()) {
+    auto& eps = uit->second;
+    eps.erase(std::remove_if(eps.begin(), eps.end(), [&](const EndpointReport& x) { return x.entity == entity; }),
+              eps.end());
+    if (eps.empty()) {
+      user_order_.erase(std::remove(user_order_.begin(), user_order_.end(), aor), user_order_.end());
+      users_.erase(uit);
+    }
+  }
+  for (auto& [dialog, s] : subs_) {
+    if (s.final_sent) continue;
+    // Not told yet: nothing to take back.
+    s.dirty.erase(key);
+    // Shown: deleted in the next document. Whether that is the endpoint or
+    // the whole user is decided when it is rendered, after the rest of the
+    // batch (the real endpoint of J2 may come before or after this report).
+    auto k = s.known.find(aor);
+    if (k != s.known.end() && k->second.erase(entity)) s.withdrawn[aor].insert(entity);
+  }
+}
+
 codec::ConfStateBlock ConferenceNotifier::conference_state() const {
   codec::ConfStateBlock st;
+  // Users that participate now: an invitee still being dialled is shown but
+  // does not count (SESSIONS.md §2.6, example J1).
   uint32_t count = 0;
   for (const auto& [aor, eps] : users_)
-    if (std::any_of(eps.begin(), eps.end(), [](const EndpointReport& e) { return e.connected; })) ++count;
+    if (std::any_of(eps.begin(), eps.end(),
+                    [](const EndpointReport& e) { return e.connected && e.pending_status.empty(); }))
+      ++count;
   st.user_count = count;
   st.active = !released_;
   st.locked = false;
@@ -67,7 +127,9 @@ codec::ConfStateBlock ConferenceNotifier::conference_state() const {
 ConfEndpoint ConferenceNotifier::full_endpoint(const EndpointReport& e) const {
   ConfEndpoint ep;
   ep.entity = e.entity;
-  ep.status = e.connected ? "connected" : "disconnected";
+  ep.referred_by = e.referred_by;
+  if (!e.connected) ep.status = "disconnected";
+  else ep.status = e.pending_status.empty() ? "connected" : e.pending_status;
   ep.joining_method = e.joining_method;
   ep.joining_when = e.joining_when;
   if (!e.connected) {
@@ -75,7 +137,8 @@ ConfEndpoint ConferenceNotifier::full_endpoint(const EndpointReport& e) const {
     ep.disconnection_when = e.disconnection_when;
     ep.disconnection_by = e.disconnection_by;
     ep.disconnection_reason = e.disconnection_reason;
-  } else if (conf_.include_media) {
+  } else if (conf_.include_media && e.pending_status.empty()) {
+    // No media stream is negotiated before the invitee answers (example J1).
     ep.media.push_back(codec::ConfMedia{});
   }
   return ep;
@@ -175,6 +238,10 @@ void ConferenceNotifier::on_roster(const session::RosterUpdate& u, int64_t now_m
   if (u.description.maximum_user_count != 0) description_ = u.description;
   else if (description_.identity.empty()) description_.identity = u.description.identity;
   for (const auto& e : u.changed) {
+    if (e.withdrawn) {
+      withdraw({e.aor, e.entity});
+      continue;
+    }
     auto& eps = users_[e.aor];
     if (eps.empty() && std::find(user_order_.begin(), user_order_.end(), e.aor) == user_order_.end())
       user_order_.push_back(e.aor);
@@ -185,22 +252,7 @@ void ConferenceNotifier::on_roster(const session::RosterUpdate& u, int64_t now_m
     for (auto& [dialog, s] : subs_) {
       if (s.final_sent) continue;
       s.dirty.insert(key);
-      if (e.connected) {
-        // §4.3: back before the purge went out: no deletion, the user is
-        // reported again as present.
-        // The subscriber still shows the old endpoints (as disconnected),
-        // so they count as known again and a new departure is reported.
-        auto pu = s.pending_user_deletions.find(e.aor);
-        if (pu != s.pending_user_deletions.end()) {
-          s.known[e.aor].insert(pu->second.begin(), pu->second.end());
-          s.pending_user_deletions.erase(pu);
-        }
-        auto pe = s.pending_endpoint_deletions.find(e.aor);
-        if (pe != s.pending_endpoint_deletions.end()) {
-          pe->second.erase(e.entity);
-          if (pe->second.empty()) s.pending_endpoint_deletions.erase(pe);
-        }
-      }
+      if (e.connected) reappear(s, key);
     }
   }
   const std::set<std::string> leavers(u.terminate_subscribers.begin(), u.terminate_subscribers.end());
@@ -274,7 +326,7 @@ int64_t ConferenceNotifier::next_wakeup() const {
   for (const auto& [dialog, s] : subs_) {
     if (s.final_sent) continue;
     if (!s.terminating) next = std::min(next, s.expires_at_ms);
-    if (!s.in_flight && !s.terminating && (!s.dirty.empty() || s.purge_followup))
+    if (!s.in_flight && !s.terminating && has_changes(s))
       next = std::min(next, s.last_sent_ms + interval);
   }
   return next;
@@ -294,7 +346,7 @@ void ConferenceNotifier::pump(Subscription& s, int64_t now_ms, std::vector<Comma
     send(s, now_ms, out, true);
     return;
   }
-  const bool changes = !s.dirty.empty() || s.purge_followup || s.send_now;
+  const bool changes = has_changes(s) || s.send_now;
   if (!changes) return;
   const int64_t allowed_at = s.last_sent_ms + int64_t{conf_.min_notify_interval_ms};
   if (!s.send_now && now_ms < allowed_at) {
@@ -363,6 +415,7 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
     s.known.clear();
     s.pending_user_deletions.clear();
     s.pending_endpoint_deletions.clear();
+    s.withdrawn.clear();  // a full document simply leaves them out
     for (const auto& aor : user_order_) {
       auto it = users_.find(aor);
       if (it == users_.end()) continue;
@@ -389,11 +442,21 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
       doc.users.push_back(std::move(gone));
     }
     s.pending_user_deletions.clear();
-    for (const auto& aor : user_order_) {
+    // Withdrawn endpoints are deleted in this document, like purged ones.
+    for (const auto& [aor, entities] : s.withdrawn)
+      s.pending_endpoint_deletions[aor].insert(entities.begin(), entities.end());
+    s.withdrawn.clear();
+    // Roster order, then users that left the roster without a report
+    // (their last endpoint was withdrawn): the subscriber still shows them.
+    std::vector<std::string> order = user_order_;
+    for (const auto& [aor, entities] : s.pending_endpoint_deletions)
+      if (!users_.count(aor)) order.push_back(aor);
+    static const std::vector<EndpointReport> kNoRecords;
+    for (const auto& aor : order) {
       auto it = users_.find(aor);
-      if (it == users_.end()) continue;
+      const auto& records = it == users_.end() ? kNoRecords : it->second;
       auto pe = s.pending_endpoint_deletions.find(aor);
-      const bool has_dirty = std::any_of(it->second.begin(), it->second.end(),
+      const bool has_dirty = std::any_of(records.begin(), records.end(),
                                          [&](const EndpointReport& e) { return s.dirty.count({aor, e.entity}); });
       if (!has_dirty && pe == s.pending_endpoint_deletions.end()) continue;
       ConfUser user;
@@ -403,7 +466,7 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
         // New to this subscriber: the user in full, with what is present now
         // (SESSIONS.md §4.4).
         user.state = ElementState::Full;
-        for (const auto& e : it->second) {
+        for (const auto& e : records) {
           if (!e.connected) continue;
           user.endpoints.push_back(full_endpoint(e));
           s.known[aor].insert(e.entity);
@@ -419,7 +482,8 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
           }
           s.pending_endpoint_deletions.erase(pe);
         }
-        for (const auto& e : it->second) {
+        bool reports_departure = false;
+        for (const auto& e : records) {
           if (!s.dirty.count({aor, e.entity})) continue;
           if (e.connected) {
             ConfEndpoint ep = full_endpoint(e);
@@ -427,7 +491,7 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
             user.endpoints.push_back(std::move(ep));
             known->second.insert(e.entity);
           } else if (known->second.count(e.entity)) {
-            // Example 1/2: only what changed.
+            // Example 1/2, J3: only what changed.
             ConfEndpoint ep;
             ep.entity = e.entity;
             ep.state = ElementState::Partial;
@@ -439,7 +503,17 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
             user.endpoints.push_back(std::move(ep));
             known->second.erase(e.entity);
             reported_gone.emplace_back(aor, e.entity);
+            reports_departure = true;
           }
+        }
+        if (known->second.empty() && !reports_departure) {
+          // After this document the subscriber would show the user with no
+          // endpoint at all (its last one was withdrawn): the user goes.
+          user.endpoints.clear();
+          user.state = ElementState::Deleted;
+          s.known.erase(known);
+          doc.users.push_back(std::move(user));
+          continue;
         }
       }
       if (!user.endpoints.empty()) doc.users.push_back(std::move(user));

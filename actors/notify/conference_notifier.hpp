@@ -83,9 +83,15 @@ class ConferenceNotifier {
     std::set<EndpointKey> dirty;
     std::map<std::string, std::set<std::string>> known;  // user -> endpoint entities reported present
     // Report sent; `deleted` goes with the next partial. The endpoints the
-    // subscriber last saw are kept, so a rejoin can restore them.
+    // subscriber last saw are kept, so a rejoin can restore the one coming
+    // back and turn the others into endpoint deletions (see reappear()).
     std::map<std::string, std::set<std::string>> pending_user_deletions;
     std::map<std::string, std::set<std::string>> pending_endpoint_deletions;
+    // Endpoints this subscriber was shown that left the roster without a
+    // report (EndpointReport::withdrawn). Unlike a purge, they call for a
+    // NOTIFY of their own: the subscriber would otherwise keep showing a
+    // provisional endpoint that no longer exists.
+    std::map<std::string, std::set<std::string>> withdrawn;
   };
 
   void pump(Subscription& s, int64_t now_ms, std::vector<transport::Command>& out);
@@ -100,6 +106,13 @@ class ConferenceNotifier {
   void forget(transport::DialogId dialog, std::vector<transport::Command>& out);
   void collect_garbage();
   const session::EndpointReport* find(const EndpointKey& key) const;
+  void withdraw(const EndpointKey& key);
+  // A connected (or pending) report for `key`: what each subscriber still
+  // shows of that user decides whether older endpoints are restored or deleted.
+  static void reappear(Subscription& s, const EndpointKey& key);
+  bool has_changes(const Subscription& s) const {
+    return !s.dirty.empty() || !s.withdrawn.empty() || s.purge_followup;
+  }
 
   session::ConferenceConfig conf_;
   std::string owner_;

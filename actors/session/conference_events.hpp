@@ -13,7 +13,8 @@
 namespace imserver::session {
 
 // One endpoint as conference-info shows it (RFC 4575 §5.7). The pair
-// (aor, entity) is the key; the same key arriving again replaces the record.
+// (aor, entity) is the key; the same key arriving again replaces the record
+// (dialing-out -> alerting -> connected, or -> disconnected failed/busy).
 struct EndpointReport {
   std::string aor;                   // <user entity>
   std::string entity;                // <endpoint entity>: the Contact URI
@@ -24,6 +25,14 @@ struct EndpointReport {
   std::string disconnection_when;
   std::string disconnection_by;      // AoR that caused a `booted`, if any
   std::string disconnection_reason;  // <reason>, e.g. when the MSRP leg failed
+  // Present but not connected yet (SESSIONS.md §2.6): "dialing-out" or "alerting". Only meaningful with
+  // connected == true; empty means really connected.
+  std::string pending_status;
+  std::string referred_by;   // <referred><by> (RFC 4575 §5.7.2), in every full rendering of the endpoint
+  // The endpoint leaves the roster WITHOUT a disconnection report: a provisional dial-out endpoint
+  // replaced by the real one, or superseded by a dial-in. Subscribers that were shown it get
+  // <endpoint entity="..." state="deleted"/> in the next document; others hear nothing.
+  bool withdrawn = false;
 };
 
 // The static part of the conference description (SESSIONS.md §2.6).

@@ -27,6 +27,11 @@ struct MsrpLeg {
   bool private_messages = false;     // a=chatroom:...private-messages
   bool may_send = true;              // the participant may send payloads (it did not offer recvonly)
   bool may_receive = true;           // the focus may send to it (it did not offer sendonly)
+  // The focus is the active side (SESSIONS.md §7.3: the participant answered
+  // or offered a=setup:passive, or is an RFC 4975-only answerer): the worker
+  // connects to the first URI of remote_path and binds the leg with a
+  // bodiless SEND instead of waiting for the participant to connect.
+  bool connect_out = false;
   // Echoed in MsrpLegFailed so the report reaches the owning session.
   std::string owner;
   uint64_t dialog = 0;

@@ -104,6 +104,42 @@ std::string join_path(const std::vector<std::string>& path) {
   return out;
 }
 
+// Where to connect for a connect_out leg: host and port of an MSRP URI
+// (RFC 4975 §6: msrp://[userinfo@]host:port/session-id;transport). Only the
+// msrp scheme: the worker has no TLS client, so an msrps path cannot be
+// served as the active side. The port must be explicit (a=path without one
+// is refused at the SDP stage, SESSIONS.md §7.1).
+bool connect_target(std::string_view uri, std::string* host, uint16_t* port) {
+  const size_t scheme = uri.find("://");
+  if (scheme == std::string_view::npos || lower(uri.substr(0, scheme)) != "msrp") return false;
+  const size_t start = scheme + 3;
+  const size_t slash = uri.find('/', start);
+  if (slash == std::string_view::npos) return false;
+  std::string_view authority = uri.substr(start, slash - start);
+  if (const size_t at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
+  size_t colon;
+  if (!authority.empty() && authority.front() == '[') {  // IPv6 reference
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos || close + 1 >= authority.size() || authority[close + 1] != ':') return false;
+    *host = std::string(authority.substr(1, close - 1));
+    colon = close + 1;
+  } else {
+    colon = authority.rfind(':');
+    if (colon == std::string_view::npos) return false;
+    *host = std::string(authority.substr(0, colon));
+  }
+  const std::string_view digits = authority.substr(colon + 1);
+  if (host->empty() || digits.empty() || digits.size() > 5) return false;
+  uint32_t value = 0;
+  for (const char c : digits) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (value == 0 || value > 65535) return false;
+  *port = static_cast<uint16_t>(value);
+  return true;
+}
+
 }  // namespace
 
 MsrpSwitch::MsrpSwitch(MsrpSwitchConfig config, ConnectionIo& io) : config_(std::move(config)), io_(io) {
@@ -144,7 +180,7 @@ void MsrpSwitch::drop_copy(Leg& leg, uint64_t copy_id) {
 
 // ------------------------------------------------------------------ legs
 
-void MsrpSwitch::add_leg(MsrpLeg info, int64_t) {
+void MsrpSwitch::add_leg(MsrpLeg info, int64_t now_ms) {
   const std::string id = info.leg_id;
   if (id.empty() || legs_.count(id)) return;
   groups_[info.group].push_back(id);
@@ -153,7 +189,59 @@ void MsrpSwitch::add_leg(MsrpLeg info, int64_t) {
   leg.serial = next_serial_++;
   leg.remote_path_joined = join_path(leg.info.remote_path);
   leg_of_serial_.emplace(leg.serial, id);
-  legs_.emplace(id, std::move(leg));
+  Leg& added = legs_.emplace(id, std::move(leg)).first->second;
+  if (added.info.connect_out) connect_out(added, now_ms);
+}
+
+void MsrpSwitch::connect_out(Leg& leg, int64_t now_ms) {
+  std::string host;
+  uint16_t port = 0;
+  if (leg.info.remote_path.empty() || !connect_target(leg.info.remote_path.front(), &host, &port))
+    return fail(leg.info.leg_id, "MSRP failure");
+  // §8.2: outgoing connections are reused for the same host and port (the
+  // scheme is always msrp here), e.g. several legs behind one relay or
+  // Participating Function; accepted ones are not, their peer's listening
+  // address is unknown.
+  const std::string target = lower(host) + ":" + std::to_string(port);
+  ConnId conn = 0;
+  if (auto out = outgoing_.find(target); out != outgoing_.end()) {
+    conn = out->second;
+  } else {
+    conn = io_.connect(host, port);
+    if (conn == 0 || conns_.count(conn)) return fail(leg.info.leg_id, "MSRP failure");
+    Connection& c = conns_.try_emplace(conn, static_cast<size_t>(config_.max_message_size) + 16384).first->second;
+    c.opened_ms = now_ms;  // the connect attempt is timed from here (on_tick)
+    c.target = target;
+    c.connecting = true;
+    outgoing_.emplace(target, conn);
+  }
+  // Bound at once, not when the peer answers: copies for the leg queue for
+  // this connection and no participant connection can take the leg (506).
+  Connection& c = conns_.at(conn);
+  leg.conn = conn;
+  c.legs.push_back(leg.info.leg_id);
+  if (c.connecting) return;  // on_connected sends the binding SEND
+  send_binding(leg, conn, now_ms);
+  pump(conn, now_ms);
+}
+
+// The active side's first request on the leg (RFC 4975 §5.4, §7.1.1;
+// RFC 6135 §4.2.2): bodiless, so no Content-Type and no body section, with
+// the whole remote path in To-Path (relays in it forward it, §8.2).
+void MsrpSwitch::send_binding(Leg& leg, ConnId conn, int64_t now_ms) {
+  const uint64_t tid = random64();
+  msrp::Frame f;
+  f.is_request = true;
+  append_hex16(f.tid, tid);
+  f.method = "SEND";
+  f.headers = {{"To-Path", leg.remote_path_joined},
+               {"From-Path", leg.info.local_uri},
+               {"Message-ID", new_id(32)},
+               {"Byte-Range", "1-0/0"}};
+  io_.write(conn, msrp::serialize(f));
+  // Its response is awaited like a copy's: on_response fails the leg on a
+  // non-2xx, on_tick after the response timeout.
+  pending_[tid] = PendingCopy{leg.serial, 0, now_ms, true};
 }
 
 void MsrpSwitch::release_leg(const std::string& leg_id) {
@@ -205,6 +293,32 @@ void MsrpSwitch::on_connection(ConnId conn, int64_t now_ms) {
 
 void MsrpSwitch::on_closed(ConnId conn) { drop_connection(conn, false); }
 
+void MsrpSwitch::on_connected(ConnId conn, int64_t now_ms) {
+  auto c = conns_.find(conn);
+  if (c == conns_.end() || !c->second.connecting) return;
+  c->second.connecting = false;
+  // Each leg's binding SEND goes first, then whatever copies queued while
+  // connecting, without waiting for the binding's 200: the peer reads the
+  // connection in order, so it has bound the session before it sees the
+  // first copy (MSRP does not need a transaction to finish before the next
+  // one starts), and waiting would only add a round trip to every dial-out
+  // join. Should the peer refuse the binding, the copies sent meanwhile are
+  // refused as well and the leg fails on the first of those answers, which
+  // is what would happen to them anyway.
+  for (const auto& id : c->second.legs) send_binding(legs_.at(id), conn, now_ms);
+  pump(conn, now_ms);
+}
+
+void MsrpSwitch::on_connect_failed(ConnId conn) {
+  auto c = conns_.find(conn);
+  if (c == conns_.end()) return;
+  // Every leg that was waiting for it fails (§7.3: a connection failure
+  // fails every session on it); the I/O has dropped the socket already.
+  const std::vector<std::string> waiting = c->second.legs;
+  drop_connection(conn, false);
+  for (const auto& id : waiting) fail(id, "MSRP failure");
+}
+
 void MsrpSwitch::drop_connection(ConnId conn, bool close) {
   auto c = conns_.find(conn);
   if (c == conns_.end()) return;
@@ -213,6 +327,10 @@ void MsrpSwitch::drop_connection(ConnId conn, bool close) {
   for (const auto& id : c->second.legs) {
     auto l = legs_.find(id);
     if (l != legs_.end() && l->second.conn == conn) l->second.conn = 0;
+  }
+  if (!c->second.target.empty()) {
+    auto out = outgoing_.find(c->second.target);
+    if (out != outgoing_.end() && out->second == conn) outgoing_.erase(out);
   }
   conns_.erase(c);
   if (close) io_.close(conn);
@@ -557,6 +675,7 @@ void MsrpSwitch::pump(ConnId conn, int64_t now_ms) {
   auto c = conns_.find(conn);
   if (c == conns_.end()) return;
   Connection& connection = c->second;
+  if (connection.connecting) return;  // on_connected pumps
   // Legs sharing the connection take turns chunk by chunk (§8.5), until the
   // connection holds enough unsent bytes; the rest waits in the legs'
   // bounded queues, where a receiver that stopped reading shows up as
@@ -637,6 +756,10 @@ void MsrpSwitch::on_response(const msrp::Frame& frame, int64_t now_ms) {
   pending_.erase(p);
   Leg* leg = leg_by_serial(pending.leg_serial);
   if (!leg) return;
+  if (pending.binding) {  // the peer refused to bind the session to this connection
+    if (frame.status < 200 || frame.status >= 300) fail(leg->info.leg_id, "MSRP failure");
+    return;
+  }
   if (frame.status < 300) {
     // The receiver is reading again: what waited for room can go.
     if (!leg->queue.empty() && leg->conn) pump(leg->conn, now_ms);
@@ -678,6 +801,12 @@ void MsrpSwitch::on_tick(int64_t now_ms) {
   for (const auto& [tid, p] : pending_) {
     if (now_ms - p.sent_ms < config_.response_timeout_ms) continue;
     if (Leg* leg = leg_by_serial(p.leg_serial)) failing.emplace_back(leg->info.leg_id, "MSRP timeout");
+  }
+  // An outgoing connection that is not up within the response timeout
+  // (the kernel would keep trying for minutes) fails its legs the same way.
+  for (const auto& [id, c] : conns_) {
+    if (!c.connecting || now_ms - c.opened_ms < config_.response_timeout_ms) continue;
+    for (const auto& leg_id : c.legs) failing.emplace_back(leg_id, "MSRP timeout");
   }
   for (auto& [id, leg] : legs_) {
     if (leg.congested && now_ms - leg.congested_since >= config_.congestion_kick_ms)

@@ -13,6 +13,13 @@
 // out_chunk_size) through one bounded FIFO per leg. A full queue drops new
 // copies for that leg only; a leg congested too long, or silent to a copy
 // past the response timeout, fails.
+//
+// When a leg says connect_out (the focus is the active side, SESSIONS.md
+// §7.3) the switch asks the I/O for a connection to the first URI of the
+// leg's remote path, or reuses an outgoing one to the same host and port
+// (§8.2), binds the leg to it at once and, once it is connected, sends the
+// bodiless SEND that binds the session at the peer (RFC 4975 §5.4). From
+// then on that connection is treated like an accepted one.
 
 #include <cstdint>
 #include <deque>
@@ -67,6 +74,12 @@ class ConnectionIo {
   // kernel's send queue.
   virtual size_t backlog(ConnId conn) const = 0;
   virtual void close(ConnId conn) = 0;
+  // Starts a TCP connection to host:port (a numeric address) for the
+  // switch. Returns the id the connection will be known by (never one in
+  // use), or 0 when no attempt could be started. Must not call back into
+  // the switch: the outcome arrives later as MsrpSwitch::on_connected or
+  // on_connect_failed. close() on that id abandons the attempt.
+  virtual ConnId connect(const std::string& host, uint16_t port) = 0;
   virtual void leg_failed(MsrpLegFailed event) = 0;
 };
 
@@ -86,6 +99,11 @@ class MsrpSwitch {
   void release_dialog(uint64_t dialog);
 
   void on_connection(ConnId conn, int64_t now_ms);
+  // An outgoing connection asked for with ConnectionIo::connect is up (its
+  // legs' binding SENDs and waiting copies go now), or could not be made
+  // (its legs fail with "MSRP failure"; the I/O has already let it go).
+  void on_connected(ConnId conn, int64_t now_ms);
+  void on_connect_failed(ConnId conn);
   void on_bytes(ConnId conn, std::string_view bytes, int64_t now_ms);
   void on_closed(ConnId conn);
   // The connection's backlog drained: hand it more chunks.
@@ -135,14 +153,23 @@ class MsrpSwitch {
     std::vector<std::string> legs;  // bound legs, served round-robin
     size_t next_leg = 0;
     int64_t opened_ms = 0;
+    // Opened by the focus (connect_out legs): the "host:port" it went to,
+    // for reuse; connecting until the I/O says it is up, and nothing is
+    // written before that.
+    std::string target;
+    bool connecting = false;
     explicit Connection(size_t max_frame) : parser(max_frame) {}
   };
   struct PendingCopy {  // a chunk we sent, awaiting its response
     uint64_t leg_serial = 0;
     uint64_t copy_id = 0;
     int64_t sent_ms = 0;
+    bool binding = false;  // the bodiless SEND of a connect_out leg, not a copy
   };
 
+  // connect_out: find or open the outgoing connection and bind the leg to it.
+  void connect_out(Leg& leg, int64_t now_ms);
+  void send_binding(Leg& leg, ConnId conn, int64_t now_ms);
   void on_frame(ConnId conn, codec::msrp::Frame& frame, int64_t now_ms);
   void on_response(const codec::msrp::Frame& frame, int64_t now_ms);
   void on_report(Leg& leg, const codec::msrp::Frame& frame);
@@ -172,6 +199,7 @@ class MsrpSwitch {
   ConnectionIo& io_;
   std::unordered_map<std::string, Leg> legs_;
   std::unordered_map<ConnId, Connection> conns_;
+  std::unordered_map<std::string, ConnId> outgoing_;  // "host:port" -> our connection there
   std::unordered_map<std::string, std::vector<std::string>> groups_;  // group -> its leg ids
   std::unordered_map<uint64_t, std::string> leg_of_serial_;
   uint64_t next_serial_ = 1;

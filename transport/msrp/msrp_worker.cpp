@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 extern "C" {
 #include <re.h>
@@ -53,7 +54,10 @@ struct MsrpWorker::Impl final : ConnectionIo {
   tmr tick{};
   std::unique_ptr<MsrpSwitch> relay;
   std::unordered_map<ConnId, tcp_conn*> conns;
-  ConnId next_conn = 1;
+  // Outgoing connections (connect_out legs) whose TCP handshake has not
+  // finished: a close before it is a failed connect, not a lost connection.
+  std::unordered_set<ConnId> connecting;
+  ConnId next_conn = 1;  // accepted and outgoing connections share the numbering
   // What the switch wrote during the current event, per connection: handed
   // to libre in one tcp_send (one syscall) when the event is done, instead
   // of one per frame (a 200 and its REPORT, several copies to one leg).
@@ -107,6 +111,7 @@ struct MsrpWorker::Impl final : ConnectionIo {
     unsent.clear();
     for (auto& [id, c] : conns) mem_deref(c);
     conns.clear();
+    connecting.clear();
     listener = static_cast<tcp_sock*>(mem_deref(listener));
   }
 
@@ -163,6 +168,13 @@ struct MsrpWorker::Impl final : ConnectionIo {
       tcp_reject(listener);
       return;
     }
+    prepare(tc);
+    conns.emplace(id, tc);
+    relay->on_connection(id, now_ms());
+  }
+
+  // What accepted and outgoing connections have in common.
+  static void prepare(tcp_conn* tc) {
     // Our own per-leg queues bound what waits; libre's queue only has to
     // hold what the switch handed over (its backlog limit plus one chunk).
     tcp_conn_txqsz_set(tc, 16u << 20);
@@ -170,8 +182,31 @@ struct MsrpWorker::Impl final : ConnectionIo {
     const int one = 1;
     (void)setsockopt(tcp_conn_fd(tc), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     tcp_set_send(tc, &Impl::on_send_ready_cb);
+  }
+
+  // The switch's request for a connect_out leg (SESSIONS.md §7.3). libre
+  // connects without blocking and reports through on_estab_cb or, when the
+  // attempt fails, on_close_cb; nothing is called back from in here.
+  ConnId connect(const std::string& host, uint16_t port) override {
+    sa peer;
+    // Numeric addresses only: this loop has no DNS client, and a blocking
+    // lookup here would stall every connection of the worker.
+    if (sa_set_str(&peer, host.c_str(), port) != 0) return 0;
+    const ConnId id = next_conn++;
+    tcp_conn* tc = nullptr;
+    if (tcp_connect(&tc, &peer, &Impl::on_estab_cb, &Impl::on_recv_cb, &Impl::on_close_cb, id_arg(id)) != 0)
+      return 0;
+    prepare(tc);
     conns.emplace(id, tc);
-    relay->on_connection(id, now_ms());
+    connecting.insert(id);
+    return id;
+  }
+
+  static void on_estab_cb(void* arg) {
+    const ConnId id = arg_id(arg);
+    if (current->connecting.erase(id) == 0) return;
+    current->relay->on_connected(id, now_ms());
+    current->flush();
   }
 
   // Commands already posted go before bytes that arrived meanwhile: a
@@ -201,12 +236,13 @@ struct MsrpWorker::Impl final : ConnectionIo {
       mem_deref(u->second);
       current->unsent.erase(u);
     }
-    current->relay->on_closed(id);
+    if (current->connecting.erase(id)) current->relay->on_connect_failed(id);
+    else current->relay->on_closed(id);
     current->flush();
   }
 
   // libre calls this once its send queue drained, with the argument given
-  // to tcp_accept; more chunks can go.
+  // to tcp_accept or tcp_connect; more chunks can go.
   static void on_send_ready_cb(void* arg) {
     current->relay->on_writable(arg_id(arg), now_ms());
     current->flush();
@@ -242,8 +278,9 @@ struct MsrpWorker::Impl final : ConnectionIo {
       send_now(it->second, pending->second);
       unsent.erase(pending);
     }
-    mem_deref(it->second);
+    mem_deref(it->second);  // also abandons a connect still in progress
     conns.erase(it);
+    connecting.erase(conn);
   }
 
   void leg_failed(MsrpLegFailed event) override { sink.on_leg_failed(std::move(event)); }

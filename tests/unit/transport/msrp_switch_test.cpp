@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 using namespace imserver;
@@ -22,7 +23,20 @@ struct FakeIo : transport::ConnectionIo {
   std::map<ConnId, size_t> backlog_of;
   std::vector<ConnId> closed;
   std::vector<transport::MsrpLegFailed> failures;
+  struct Dial {
+    std::string host;
+    uint16_t port;
+    ConnId conn;
+  };
+  std::vector<Dial> dials;  // connect requests, in order
+  ConnId next_dial = 1000;
+  bool refuse_connect = false;
 
+  ConnId connect(const std::string& host, uint16_t port) override {
+    if (refuse_connect) return 0;
+    dials.push_back(Dial{host, port, next_dial});
+    return next_dial++;
+  }
   void write(ConnId conn, std::string bytes) override { written[conn] += bytes; }
   size_t backlog(ConnId conn) const override {
     auto it = backlog_of.find(conn);
@@ -387,4 +401,228 @@ TEST(MsrpSwitch, OneConnectionCarriesLegsOfTwoSessions) {
   f.sw->release_leg(carol1.leg_id);
   EXPECT_TRUE(f.io.closed.empty());
   EXPECT_EQ(f.sw->connection_count(), 4u);
+}
+
+// ------------------------------------------------ connect_out (SESSIONS.md §7.3)
+
+namespace {
+
+// Bob answered a=setup:passive: the focus connects to him. His path goes
+// through a relay, so the connection is to the relay (the first URI) and
+// the To-Path is the whole path.
+const std::string kRelay = "msrp://10.0.0.7:7777/relay1;tcp";
+
+MsrpLeg active_leg(const std::string& name) {
+  MsrpLeg l = leg(name);
+  l.connect_out = true;
+  l.remote_path = {kRelay, remote(name)};
+  return l;
+}
+
+// The peer's answer to `request`, from its own (last To-Path) URI.
+std::string ok_to(const Frame& request, uint16_t status = 200) {
+  return codec::msrp::serialize(
+      codec::msrp::make_response(request, status, status == 200 ? "OK" : "Nope", request.to_path().back()));
+}
+
+}  // namespace
+
+TEST(MsrpSwitch, ConnectOutLegOpensAConnectionAndBindsWithABodilessSend) {
+  Fixture f;
+  f.sw->add_leg(active_leg("bob"), 0);
+  ASSERT_EQ(f.io.dials.size(), 1u);
+  EXPECT_EQ(f.io.dials[0].host, "10.0.0.7");
+  EXPECT_EQ(f.io.dials[0].port, 7777);
+  const ConnId c = f.io.dials[0].conn;
+  EXPECT_TRUE(f.io.written[c].empty()) << "nothing before the connection is up";
+  f.sw->on_connected(c, 5);
+  const std::string raw = f.io.written[c];
+  auto frames = f.io.take(c);
+  ASSERT_EQ(frames.size(), 1u);
+  const Frame& bind = frames[0];
+  EXPECT_TRUE(bind.is_request);
+  EXPECT_EQ(bind.method, "SEND");
+  EXPECT_EQ(bind.tid.size(), 16u);
+  EXPECT_EQ(*bind.header("To-Path"), kRelay + " " + remote("bob"));
+  EXPECT_EQ(*bind.header("From-Path"), local("bob"));
+  ASSERT_NE(bind.header("Message-ID"), nullptr);
+  EXPECT_GE(bind.header("Message-ID")->size(), 16u);
+  EXPECT_EQ(*bind.header("Byte-Range"), "1-0/0");
+  EXPECT_EQ(bind.header("Content-Type"), nullptr);
+  EXPECT_FALSE(bind.has_body_section);
+  EXPECT_TRUE(bind.body.empty());
+  EXPECT_EQ(bind.flag, EndFlag::Complete);
+  EXPECT_EQ(raw.find("\r\n\r\n"), std::string::npos) << "no empty line without a body: " << raw;
+  EXPECT_EQ(raw.substr(raw.size() - 26), "-------" + bind.tid + "$\r\n");
+  f.sw->on_bytes(c, ok_to(bind), 10);
+  f.sw->on_tick(100000);
+  EXPECT_TRUE(f.io.failures.empty());
+  EXPECT_EQ(f.sw->leg_count(), 1u);
+  EXPECT_TRUE(f.io.closed.empty());
+}
+
+TEST(MsrpSwitch, ConnectOutCopiesQueuedWhileConnectingFollowTheBindingAndTheConnectionWorksBothWays) {
+  Fixture f;
+  f.join({"alice"});
+  f.sw->add_leg(active_leg("bob"), 0);
+  const ConnId c = f.io.dials.at(0).conn;
+  // A message while Bob's connection is still being made: it waits.
+  f.sw->on_bytes(f.conn["alice"], send("alice", "early001", "m-early", cpim("sip:alice@example.com", kGroup, "early")),
+                 1);
+  EXPECT_EQ(f.io.take(f.conn["alice"]).size(), 1u);
+  EXPECT_TRUE(f.io.written[c].empty());
+  // A participant connection cannot take the leg meanwhile.
+  f.sw->on_connection(50, 1);
+  f.sw->on_bytes(50, send("bob", "steal001", "b-steal", ""), 1);
+  auto r = f.io.take(50);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, 506);
+
+  f.sw->on_connected(c, 2);
+  auto out = f.io.take(c);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].header("Byte-Range") ? *out[0].header("Byte-Range") : "", "1-0/0") << "the binding SEND first";
+  EXPECT_TRUE(out[0].body.empty());
+  EXPECT_EQ(out[1].method, "SEND");
+  EXPECT_EQ(out[1].body, cpim("sip:alice@example.com", kGroup, "early"));
+  EXPECT_EQ(*out[1].header("To-Path"), kRelay + " " + remote("bob"));
+  f.sw->on_bytes(c, ok_to(out[0]) + ok_to(out[1]), 3);
+
+  // Later copies go straight out.
+  f.sw->on_bytes(f.conn["alice"], send("alice", "later001", "m-later", cpim("sip:alice@example.com", kGroup, "later")),
+                 4);
+  EXPECT_EQ(f.io.take(f.conn["alice"]).size(), 1u);
+  out = f.io.take(c);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].body, cpim("sip:alice@example.com", kGroup, "later"));
+  f.sw->on_bytes(c, ok_to(out[0]), 5);
+
+  // Bob's own messages on the focus's connection are routed like any.
+  Frame from_bob;
+  from_bob.tid = "frombob1";
+  from_bob.method = "SEND";
+  const std::string body = cpim("sip:bob@example.com", kGroup, "hi from bob");
+  from_bob.headers = {{"To-Path", local("bob")},
+                      {"From-Path", kRelay + " " + remote("bob")},
+                      {"Message-ID", "m-bob"},
+                      {"Byte-Range", "1-" + std::to_string(body.size()) + "/" + std::to_string(body.size())},
+                      {"Content-Type", "message/cpim"}};
+  from_bob.has_body_section = true;
+  from_bob.body = body;
+  f.sw->on_bytes(c, codec::msrp::serialize(from_bob), 6);
+  r = f.io.take(c);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, 200);
+  EXPECT_EQ(*r[0].header("To-Path"), kRelay) << "a response goes to the previous hop";
+  auto copies = f.io.take(f.conn["alice"]);
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(copies[0].body, body);
+  f.sw->on_bytes(f.conn["alice"], ok_to(copies[0]), 7);
+  f.sw->on_tick(100000);
+  EXPECT_TRUE(f.io.failures.empty()) << f.io.failures[0].reason;
+}
+
+TEST(MsrpSwitch, ConnectOutFailures) {
+  const std::string bob_id = leg("bob").leg_id;
+  auto expect_failed = [&](Fixture& f, const char* reason, const char* what) {
+    ASSERT_EQ(f.io.failures.size(), 1u) << what;
+    EXPECT_EQ(f.io.failures[0].leg_id, bob_id) << what;
+    EXPECT_EQ(f.io.failures[0].reason, reason) << what;
+    EXPECT_EQ(f.io.failures[0].dialog, leg("bob").dialog) << what;
+    EXPECT_EQ(f.sw->leg_count(), 1u) << what << ": only alice is left";
+  };
+  {
+    Fixture f;
+    f.join({"alice"});
+    f.sw->add_leg(active_leg("bob"), 0);
+    f.sw->on_connect_failed(f.io.dials.at(0).conn);
+    expect_failed(f, "MSRP failure", "connection refused");
+    EXPECT_EQ(f.sw->connection_count(), 1u);
+  }
+  {
+    Fixture f;
+    f.join({"alice"});
+    f.io.refuse_connect = true;
+    f.sw->add_leg(active_leg("bob"), 0);
+    expect_failed(f, "MSRP failure", "no connect attempt possible");
+  }
+  {
+    Fixture f;
+    f.join({"alice"});
+    auto tls = active_leg("bob");
+    tls.remote_path = {"msrps://10.0.0.7:7777/bob-path;tcp"};
+    f.sw->add_leg(tls, 0);
+    EXPECT_TRUE(f.io.dials.empty());
+    expect_failed(f, "MSRP failure", "msrps: no TLS client");
+  }
+  {
+    Fixture f;
+    f.join({"alice"});
+    f.sw->add_leg(active_leg("bob"), 0);
+    const ConnId c = f.io.dials.at(0).conn;
+    f.sw->on_connected(c, 0);
+    auto out = f.io.take(c);
+    ASSERT_EQ(out.size(), 1u);
+    f.sw->on_bytes(c, ok_to(out[0], 481), 1);
+    expect_failed(f, "MSRP failure", "binding refused");
+    ASSERT_EQ(f.io.closed.size(), 1u);
+    EXPECT_EQ(f.io.closed[0], c);
+  }
+  {
+    Fixture f;
+    f.join({"alice"});
+    f.sw->add_leg(active_leg("bob"), 0);
+    const ConnId c = f.io.dials.at(0).conn;
+    f.sw->on_connected(c, 1000);
+    f.sw->on_tick(1000 + 29999);
+    EXPECT_TRUE(f.io.failures.empty());
+    f.sw->on_tick(1000 + 30000);
+    expect_failed(f, "MSRP timeout", "binding unanswered");
+    ASSERT_EQ(f.io.closed.size(), 1u);
+  }
+  {
+    Fixture f;
+    f.join({"alice"});
+    f.sw->add_leg(active_leg("bob"), 1000);
+    f.sw->on_tick(1000 + 29999);
+    EXPECT_TRUE(f.io.failures.empty());
+    f.sw->on_tick(1000 + 30000);
+    expect_failed(f, "MSRP timeout", "connect never completes");
+    ASSERT_EQ(f.io.closed.size(), 1u) << "the attempt is abandoned";
+    EXPECT_EQ(f.io.closed[0], f.io.dials.at(0).conn);
+  }
+}
+
+TEST(MsrpSwitch, ConnectOutReusesTheConnectionToTheSameHostAndPort) {
+  Fixture f;
+  auto bob = active_leg("bob");
+  auto carol = active_leg("carol");  // behind the same relay
+  f.sw->add_leg(bob, 0);
+  f.sw->add_leg(carol, 0);
+  ASSERT_EQ(f.io.dials.size(), 1u);
+  const ConnId c = f.io.dials[0].conn;
+  f.sw->on_connected(c, 1);
+  auto out = f.io.take(c);
+  ASSERT_EQ(out.size(), 2u);
+  std::vector<std::string> froms = {*out[0].header("From-Path"), *out[1].header("From-Path")};
+  std::sort(froms.begin(), froms.end());
+  EXPECT_EQ(froms, (std::vector<std::string>{local("bob"), local("carol")}));
+  // A third leg on the live connection binds at once.
+  auto dan = active_leg("dan");
+  f.sw->add_leg(dan, 2);
+  EXPECT_EQ(f.io.dials.size(), 1u);
+  out = f.io.take(c);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(*out[0].header("From-Path"), local("dan"));
+  // Releasing legs keeps the connection while another uses it.
+  f.sw->release_leg(bob.leg_id);
+  f.sw->release_leg(dan.leg_id);
+  EXPECT_TRUE(f.io.closed.empty());
+  f.sw->release_leg(carol.leg_id);
+  ASSERT_EQ(f.io.closed.size(), 1u);
+  EXPECT_EQ(f.io.closed[0], c);
+  // A new leg afterwards opens a fresh connection.
+  f.sw->add_leg(active_leg("erin"), 3);
+  ASSERT_EQ(f.io.dials.size(), 2u);
+  EXPECT_NE(f.io.dials[1].conn, c);
 }

@@ -35,6 +35,7 @@ using FinishedAtom = caf::atom_constant<caf::atom("finished")>;
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::transport::InboundRequest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::transport::DialogEvent)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::transport::DialEvent)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::transport::MsrpLegFailed)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::actors::HeldCommands)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(imserver::actors::GroupsLoaded)

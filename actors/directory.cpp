@@ -84,10 +84,31 @@ int64_t wall_clock_s() {
       .count();
 }
 
+// SESSIONS.md §2.2 rule 3 (loop protection): a factory, a group, or any
+// session identity of this server is never dialled out to.
+bool is_own_uri(const DirectoryState& st, const std::string& aor) {
+  auto uri = codec::parse_uri(aor);
+  if (!uri) return false;
+  const auto& served = st.config.served_hosts;
+  if (std::find(served.begin(), served.end(), lower(uri->host)) == served.end()) return false;
+  codec::Uri key = *uri;
+  key.host = st.config.session.domain;
+  const std::string canonical = codec::canonical_aor(key);
+  const auto& factories = st.config.factory_aors;
+  if (std::find(factories.begin(), factories.end(), canonical) != factories.end()) return true;
+  if (st.groups.count(canonical)) return true;
+  return lower(key.user).rfind("gs-", 0) == 0;
+}
+
 void create_session(Directory* self, InboundRequest& r, const policy::Group* group = nullptr) {
   auto& st = self->state;
-  auto checked =
-      session::check_creation(r, st.config.trusted, st.config.session.msrp, st.config.digest.get(), wall_clock_s());
+  // Only the factory reads lists (G4).
+  session::CreationList list;
+  list.exclude = [&st](const std::string& aor) { return is_own_uri(st, aor); };
+  list.max_invitees = static_cast<size_t>(std::max(0, st.config.session.max_participants - 1));
+  list.warn_agent = st.config.session.domain;
+  auto checked = session::check_creation(r, st.config.trusted, st.config.session.msrp, st.config.digest.get(),
+                                         wall_clock_s(), group ? nullptr : &list);
   if (auto* refusal = std::get_if<transport::Respond>(&checked)) return reply(st, *refusal);
   SessionSpawn spawn;
   spawn.config = st.config.session;
@@ -102,6 +123,17 @@ void create_session(Directory* self, InboundRequest& r, const policy::Group* gro
     spawn.kind = policy::SessionKind::Predefined;
     spawn.group = *group;
     if (group->max_participants > 0) spawn.config.max_participants = group->max_participants;
+    if (group->dialout_on_create) {
+      // G2: every other member is invited, with an SDP-only body.
+      for (const auto& m : group->members) {
+        if (m.aor == creator.aor) continue;
+        codec::Invitee invitee;
+        invitee.uri = m.aor;
+        invitee.target = m.aor;
+        invitee.copy = codec::CopyControl::Bcc;
+        spawn.invitees.push_back(std::move(invitee));
+      }
+    }
     st.active_of_group[group->uri] = spawn.identity;
     st.group_of_session[spawn.identity] = group->uri;
   }
@@ -111,6 +143,7 @@ void create_session(Directory* self, InboundRequest& r, const policy::Group* gro
   spawn.answer_delay_ms = st.config.answer_delay_ms;
   spawn.test_hooks = st.config.test_hooks;
   spawn.creator = std::get<policy::AssertedIdentity>(checked);
+  if (!group) spawn.invitees = std::move(list.invitees);
   spawn.creating_invite = std::move(r);
   spawn.notifier = notifier_of(st, spawn.identity);
   spawn.directory = caf::actor_cast<caf::actor>(self);
@@ -306,6 +339,15 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
         // the release already ended every subscription).
         tell_notifier_gone(self, identity);
       },
+      [=](transport::DialEvent& ev) {
+        // A session that is gone left its dials to the transport: a 2xx
+        // still arriving is ACKed; BYE it so the invitee is not left in a
+        // call nobody serves.
+        if (auto session = self->state.registry->find(ev.owner); session && !ev.owner.empty())
+          self->send(*session, std::move(ev));
+        else if (ev.kind == transport::DialEventKind::Answered && ev.dialog)
+          self->state.sink->post({transport::Command{transport::Hangup{ev.dialog, ""}}});
+      },
       [=](transport::MsrpLegFailed& failure) {
         if (auto session = self->state.registry->find(failure.owner); session && !failure.owner.empty())
           self->send(*session, std::move(failure));
@@ -336,6 +378,8 @@ void ActorEventSink::on_request(transport::InboundRequest request) {
 void ActorEventSink::on_dialog_event(transport::DialogEvent event) {
   caf::anon_send(directory_, std::move(event));
 }
+
+void ActorEventSink::on_dial_event(transport::DialEvent event) { caf::anon_send(directory_, std::move(event)); }
 
 void ActorEventSink::on_leg_failed(transport::MsrpLegFailed event) { caf::anon_send(directory_, std::move(event)); }
 

@@ -43,6 +43,7 @@ class ActorEventSink final : public transport::SipEventSink, public transport::M
   void set_directory(caf::actor directory) { directory_ = std::move(directory); }
   void on_request(transport::InboundRequest request) override;
   void on_dialog_event(transport::DialogEvent event) override;
+  void on_dial_event(transport::DialEvent event) override;
   void on_leg_failed(transport::MsrpLegFailed event) override;
 
  private:

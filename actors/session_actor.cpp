@@ -42,6 +42,8 @@ void apply(SessionActor* self, session::Effects effects, transport::CommandSink*
       if (auto* accept = std::get_if<transport::Accept>(&c)) {
         now.push_back(transport::Provisional{accept->request, accept->dialog, accept->owner, 180, "Ringing"});
         later.push_back(std::move(c));
+      } else if (std::holds_alternative<transport::Dial>(c) && !later.empty()) {
+        later.push_back(std::move(c));  // dial-outs follow the creator's 2xx (SESSIONS.md §2.3 step 4)
       } else {
         now.push_back(std::move(c));
       }
@@ -89,7 +91,7 @@ caf::behavior session_behavior(SessionActor* self, SessionSpawn spawn, transport
     st.logic->set_group(spawn.group->uri, std::move(members), spawn.group->allow_non_members, spawn.group->locked,
                         spawn.group->subject);
   }
-  apply(self, st.logic->create(spawn.creating_invite, spawn.creator, wall_clock_ms()), sink);
+  apply(self, st.logic->create(spawn.creating_invite, spawn.creator, wall_clock_ms(), spawn.invitees), sink);
   return {
       [=](transport::InboundRequest& r) {
         auto& s = self->state;
@@ -128,6 +130,7 @@ caf::behavior session_behavior(SessionActor* self, SessionSpawn spawn, transport
       [=](transport::DialogEvent& ev) {
         apply(self, self->state.logic->on_dialog_event(ev, wall_clock_ms()), sink);
       },
+      [=](transport::DialEvent& ev) { apply(self, self->state.logic->on_dial_event(ev, wall_clock_ms()), sink); },
       [=](HeldCommands& held) { sink->post(std::move(held.commands)); },
       [=](transport::MsrpLegFailed& failure) {
         apply(self, self->state.logic->on_msrp_failure(failure, wall_clock_ms()), sink);

@@ -8,12 +8,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "actors/session/session_config.hpp"
 #include "policy/digest.hpp"
 #include "policy/groups.hpp"
 #include "policy/identity.hpp"
 #include "policy/trust.hpp"
+#include "transport/codec/resource_list.hpp"
 #include "transport/msrp/msrp_messages.hpp"
 #include "transport/sip/sip_messages.hpp"
 
@@ -34,6 +36,9 @@ struct SessionSpawn {
   caf::actor directory;  // told when the session is finished
   transport::MsrpCommandSink* msrp = nullptr;  // the MSRP worker (none in some tests)
   std::optional<policy::Group> group;          // PREDEFINED: the group it was started for
+  // Whom to dial out to once the creator's 2xx is out (SESSIONS.md §2.4,
+  // §3.2 G2): the list's invitees, or the group's other members.
+  std::vector<codec::Invitee> invitees;
 };
 
 caf::actor spawn_session(caf::actor_system& sys, SessionSpawn spawn, transport::CommandSink* sink);

@@ -10,6 +10,7 @@
 #include "actors/session/request_checks.hpp"
 #include "actors/session/subscribe_checks.hpp"
 #include "policy/refer_authorization.hpp"
+#include "transport/codec/multipart.hpp"
 #include "transport/codec/name_addr.hpp"
 #include "transport/codec/sdp_msrp.hpp"
 #include "transport/codec/sip_uri.hpp"
@@ -29,6 +30,25 @@ std::string contact_entity(const InboundRequest& r) {
   if (r.contacts.empty()) return {};
   auto na = codec::parse_name_addr(r.contacts.front());
   return na ? na->uri : r.contacts.front();
+}
+
+// RFC 3323 Privacy: id or user asks that the user's identity not be shown.
+bool wants_anonymity(const InboundRequest& r) {
+  for (const auto& value : r.all("privacy")) {
+    std::string v = value;
+    std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    size_t start = 0;
+    while (start <= v.size()) {
+      size_t end = v.find_first_of(";,", start);
+      if (end == std::string::npos) end = v.size();
+      std::string token = v.substr(start, end - start);
+      token.erase(0, token.find_first_not_of(" \t"));
+      token.erase(token.find_last_not_of(" \t") + 1);
+      if (token == "id" || token == "user") return true;
+      start = end + 1;
+    }
+  }
+  return false;
 }
 
 // RFC 4575 <when>: an xs:dateTime in UTC.
@@ -93,11 +113,32 @@ void GroupSession::update_group(std::vector<std::string> members, bool allow_non
   state_.locked = locked;
 }
 
-Effects GroupSession::create(const InboundRequest& invite, const policy::AssertedIdentity& creator, int64_t now_ms) {
+Effects GroupSession::create(const InboundRequest& invite, const policy::AssertedIdentity& creator, int64_t now_ms,
+                             const std::vector<codec::Invitee>& invitees) {
   state_.initiator = creator.aor;
   if (const auto* subject = invite.header("subject")) state_.subject = *subject;
   state_.allowed.push_back(creator.aor);
-  return join(invite, creator, true, now_ms);
+  // §2.4: what every dial-out INVITE copies from the creating one. The
+  // subject is the session's (a group's own subject when the INVITE had none).
+  for (const auto& name : config_.dialout.copy_headers) {
+    std::string key = name;
+    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (key == "subject") {
+      if (!state_.subject.empty()) state_.dial_headers += "Subject: " + state_.subject + "\r\n";
+    } else if (const auto* value = invite.header(key)) {
+      state_.dial_headers += name + ": " + *value + "\r\n";
+    }
+  }
+  state_.recipient_list_history = codec::render_recipient_list_history(invitees);
+  Effects out = join(invite, creator, true, now_ms);
+  // §2.3 step 4: the dial-outs go after the creator's 2xx (same batch, later
+  // in it), and only when the creation was accepted.
+  const bool accepted = std::any_of(out.commands.begin(), out.commands.end(),
+                                    [](const transport::Command& c) { return std::holds_alternative<Accept>(c); });
+  // §5: an anonymous creator is not named as the inviter.
+  const bool anonymous = !state_.endpoints.empty() && !state_.endpoints.back().shown_as.empty();
+  if (accepted) invite_all(out, invitees, anonymous ? std::string() : creator.aor, now_ms);
+  return out;
 }
 
 Effects GroupSession::on_request(const InboundRequest& r, const std::optional<policy::AssertedIdentity>& originator,
@@ -189,6 +230,7 @@ Effects GroupSession::subscribe(const InboundRequest& r, const std::optional<pol
   facts.connected_participant = std::any_of(state_.endpoints.begin(), state_.endpoints.end(), [&](const Endpoint& e) {
     return e.aor == originator->aor && e.status == EndpointStatus::Connected;
   });
+  facts.pending_invitee = has_pending_invitation(originator->aor);  // TC-S10
   facts.watcher = is_watcher(config_.conf, originator->aor);
   facts.group_member = std::find(state_.group_members.begin(), state_.group_members.end(), originator->aor) !=
                        state_.group_members.end();
@@ -230,10 +272,11 @@ RosterUpdate& GroupSession::roster(Effects& out) const {
 
 void GroupSession::report(Effects& out, const Endpoint& ep, bool connected, int64_t now_ms) const {
   EndpointReport r;
-  r.aor = ep.aor;
+  r.aor = ep.shown_as.empty() ? ep.aor : ep.shown_as;
   r.entity = ep.entity.empty() ? ep.aor : ep.entity;
   r.connected = connected;
-  r.joining_method = "dialed-in";
+  r.joining_method = ep.joining_method;
+  r.referred_by = ep.referred_by;
   r.joining_when = utc_datetime(ep.joined_ms);
   if (!connected) {
     r.disconnection_method = ep.disconnection_method;
@@ -265,6 +308,10 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
     std::unordered_set<std::string> users;
     for (const auto& e : state_.endpoints)
       if (e.status != EndpointStatus::Disconnecting) users.insert(e.aor);
+    // J-f: pending invitees hold their place (CONNECTED + pending users).
+    for (const auto& inv : state_.invitations)
+      if (!inv.superseded) users.insert(inv.aor);
+    facts.already_in_roster = facts.already_in_roster || has_pending_invitation(who.aor);
     facts.current_users = static_cast<int>(users.size());
     facts.max_participants = config_.max_participants;
     const auto decision = policy::decide_join(facts);
@@ -313,6 +360,16 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
   ep.dialog = r.dialog;
   ep.join_request = r.id;
   ep.aor = who.aor;
+  ep.aliases = who.aliases;
+  if (wants_anonymity(r)) {
+    // E51: one anonymous name per user and session (a second device of the
+    // same user shows as the same anonymous user).
+    for (const auto& e : state_.endpoints)
+      if (e.aor == who.aor && !e.shown_as.empty()) ep.shown_as = e.shown_as;
+    if (ep.shown_as.empty())
+      ep.shown_as = "sip:anonymous" + std::to_string(state_.next_anonymous++) + "@anonymous.invalid";
+    ep.aliases.push_back(ep.shown_as);
+  }
   ep.entity = entity;
   ep.status = EndpointStatus::Joining;
   ep.joined_ms = now_ms;
@@ -329,6 +386,10 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
   // only sends, and takes payloads unless the participant only receives.
   ep.msrp_may_send = answer.leg.offer_direction != "recvonly" && answer.leg.offer_direction != "inactive";
   ep.msrp_may_receive = answer.leg.offer_direction != "sendonly" && answer.leg.offer_direction != "inactive";
+  // §7.3: a participant that offered passive waits for the focus to connect.
+  ep.msrp_connect_out = answer.leg.answer_setup == "active";
+  // E38: the invitee dialed in while its dial-out is pending.
+  supersede_dials(who.aor, ep, out);
   state_.endpoints.push_back(ep);
   // SESSIONS.md §8.2: the leg can be bound once our 2xx is out, and the
   // participant connects right after its ACK; copies wait until it binds.
@@ -415,6 +476,7 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
       if (ep->status == EndpointStatus::Joining) {
         ep->status = EndpointStatus::Connected;
         ep->joined_ms = now_ms;  // <joining-info><when>: the join completed now
+        withdraw_superseded(out, *ep);
         report(out, *ep, true, now_ms);
       }
       break;
@@ -423,6 +485,7 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
       // dialog) was never in the session: no report, and no release either;
       // only an empty session ends (a cancelled creation, R3).
       if (ep->status == EndpointStatus::Joining) {
+        withdraw_superseded(out, *ep);
         msrp_release(out, *ep);
         state_.endpoints.erase(ep);
         if (state_.endpoints.empty() && state_.phase == Phase::Active)
@@ -441,6 +504,7 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
       if (ep->status == EndpointStatus::Joining) {
         // BYE before the join completed (early dialog, or before our ACK):
         // like a cancelled join.
+        withdraw_superseded(out, *ep);
         msrp_release(out, *ep);
         state_.endpoints.erase(ep);
         if (state_.endpoints.empty() && state_.phase == Phase::Active)
@@ -495,6 +559,9 @@ void GroupSession::after_departure(Effects& out, const std::string& aor, bool in
     // pending invitee for R1 (SESSIONS.md §2.7).
     if (e.status == EndpointStatus::Joining && !participating.count(e.aor)) pending.insert(e.aor);
   }
+  // §2.7: users whose only presence is a pending dial-out count for R1 too.
+  for (const auto& inv : state_.invitations)
+    if (!inv.superseded && !participating.count(inv.aor)) pending.insert(inv.aor);
   roster.participating_users = static_cast<int>(participating.size());
   roster.pending_users = static_cast<int>(pending.size());
   roster.initiator_left =
@@ -531,6 +598,32 @@ void GroupSession::release(Effects& out, policy::ReleaseReason why, int64_t now_
     out.commands.push_back(Hangup{e.dialog, ""});
     msrp_release(out, e);
   }
+  // §2.7: pending dial-outs are cancelled (the transport CANCELs once a
+  // provisional arrived, and ACKs and BYEs a 2xx that still comes); the
+  // final document shows them failed.
+  for (auto it = state_.invitations.begin(); it != state_.invitations.end();) {
+    if (it->shown && !it->superseded) {
+      EndpointReport r;
+      r.aor = it->aor;
+      r.entity = it->target;
+      r.connected = false;
+      r.disconnection_method = "failed";
+      r.disconnection_when = utc_datetime(now_ms);
+      r.disconnection_reason = "Reason: SIP;cause=487;text=\"Session released\"";
+      r.referred_by = it->inviter;
+      roster(out).changed.push_back(std::move(r));
+      it->shown = false;
+    }
+    if (it->state == DialState::Queued) {
+      it = state_.invitations.erase(it);
+      continue;
+    }
+    if (!it->cancelled) {
+      out.commands.push_back(transport::CancelDial{owner_, it->token});
+      it->cancelled = true;
+    }
+    ++it;
+  }
   // §5.4: every subscription ends with noresource and the final document.
   roster(out).released = true;
   finish_if_done();
@@ -540,7 +633,10 @@ void GroupSession::finish_if_done() {
   // A session nobody is in or on the way into is over (R3), e.g. a creation
   // that was CANCELled; a releasing one once every BYE is done. Refer
   // subscriptions still finish normally first (§5.5 step 4).
-  if (state_.endpoints.empty() && state_.refer_subs.empty()) state_.phase = Phase::Released;
+  // Dial-outs still waiting for their outcome keep it too: a 2xx that comes
+  // must find someone to ACK and BYE it (the transport bounds the wait).
+  if (state_.endpoints.empty() && state_.refer_subs.empty() && state_.invitations.empty())
+    state_.phase = Phase::Released;
 }
 
 bool GroupSession::user_participates(const std::string& aor) const {
@@ -762,6 +858,16 @@ Effects GroupSession::refer_subscribe(const InboundRequest& r, int64_t now_ms) {
 
 Effects GroupSession::on_tick(int64_t now_ms) {
   Effects out;
+  // §9.2: provisional only (or nothing) for dialout.no_answer_timeout_s:
+  // CANCEL. Before any provisional the transport holds the CANCEL back
+  // until one arrives, or Timer B ends the INVITE.
+  for (auto& inv : state_.invitations) {
+    if (inv.cancelled || inv.state == DialState::Queued || now_ms < inv.no_answer_at_ms) continue;
+    out.commands.push_back(transport::CancelDial{owner_, inv.token});
+    inv.cancelled = true;
+    inv.no_answer = true;
+  }
+  wake_for_dials(out);
   for (auto& sub : state_.refer_subs) {
     if (!sub.terminated_sent && !sub.removal_done && !sub.terminate && now_ms >= sub.expires_at_ms) {
       sub.terminate = true;
@@ -780,6 +886,7 @@ void GroupSession::msrp_add(Effects& out, Endpoint& ep) const {
   leg.local_uri = ep.msrp_local_path;
   leg.remote_path = ep.msrp_remote_path;
   leg.aor = ep.aor;
+  leg.aliases = ep.aliases;
   leg.accept_types = ep.msrp_accept_types;
   leg.accept_wrapped_types = ep.msrp_accept_wrapped_types;
   if (ep.msrp_max_size) leg.max_size = ep.msrp_max_size;
@@ -788,6 +895,7 @@ void GroupSession::msrp_add(Effects& out, Endpoint& ep) const {
   leg.may_receive = ep.msrp_may_receive;
   leg.owner = owner_;
   leg.dialog = ep.dialog;
+  leg.connect_out = ep.msrp_connect_out;
   out.msrp.push_back(transport::MsrpAddLeg{std::move(leg)});
   ep.msrp_registered = true;
 }
@@ -813,6 +921,268 @@ Effects GroupSession::on_msrp_failure(const transport::MsrpLegFailed& failure, i
   out.commands.push_back(Hangup{ep->dialog, ep->disconnection_reason, false});
   after_departure(out, aor, true, now_ms);
   return out;
+}
+
+// ------------------------------------------------------------ dial-out
+
+bool GroupSession::has_pending_invitation(const std::string& aor) const {
+  return std::any_of(state_.invitations.begin(), state_.invitations.end(),
+                     [&](const Invitation& i) { return i.aor == aor && !i.superseded; });
+}
+
+// SESSIONS.md §2.4: one invitation per invitee that is neither connected nor
+// already being dialled (E37); every invitee joins the allowed list (§4.2).
+void GroupSession::invite_all(Effects& out, const std::vector<codec::Invitee>& invitees, const std::string& inviter,
+                              int64_t now_ms) {
+  for (const auto& invitee : invitees) {
+    if (std::find(state_.allowed.begin(), state_.allowed.end(), invitee.uri) == state_.allowed.end())
+      state_.allowed.push_back(invitee.uri);
+    if (user_participates(invitee.uri) || has_pending_invitation(invitee.uri)) continue;
+    Invitation inv;
+    inv.token = state_.next_dial_token++;
+    inv.aor = invitee.uri;
+    inv.target = invitee.target.empty() ? invitee.uri : invitee.target;
+    inv.inviter = inviter;
+    state_.invitations.push_back(std::move(inv));
+  }
+  pump_dials(out, now_ms);
+}
+
+// At most dialout.max_parallel INVITEs in flight; the rest wait in order.
+void GroupSession::pump_dials(Effects& out, int64_t now_ms) {
+  if (state_.phase != Phase::Active) return;
+  int in_flight = 0;
+  for (const auto& inv : state_.invitations)
+    if (inv.state != DialState::Queued) ++in_flight;
+  for (auto& inv : state_.invitations) {
+    if (in_flight >= std::max(1, config_.dialout.max_parallel)) break;
+    if (inv.state != DialState::Queued) continue;
+    dial(out, inv, now_ms);
+    ++in_flight;
+  }
+  wake_for_dials(out);
+}
+
+void GroupSession::wake_for_dials(Effects& out) const {
+  for (const auto& inv : state_.invitations) {
+    if (inv.cancelled || inv.state == DialState::Queued) continue;
+    out.wake_at_ms = out.wake_at_ms ? std::min(*out.wake_at_ms, inv.no_answer_at_ms) : inv.no_answer_at_ms;
+  }
+}
+
+void GroupSession::dial(Effects& out, Invitation& inv, int64_t now_ms) {
+  inv.leg_id = new_leg_id();
+  const std::string offer =
+      codec::make_msrp_offer(config_.msrp, inv.leg_id, state_.sdp_session_id, ++state_.sdp_version);
+  transport::Dial d;
+  d.owner = owner_;
+  d.token = inv.token;
+  d.request_uri = inv.target;
+  d.from_uri = state_.identity;
+  d.from_display = state_.subject;
+  d.contact = focus_contact();
+  d.outbound_proxy = config_.dialout.outbound_proxy;
+  // §2.4 header set. Referred-By names who invited (RFC 3892; clients show
+  // it); P-Asserted-Identity only towards the trusted core (RFC 3325 §5).
+  if (!inv.inviter.empty()) d.headers += "Referred-By: <" + inv.inviter + ">\r\n";
+  if (config_.dialout.pai_session && !config_.dialout.outbound_proxy.empty())
+    d.headers += "P-Asserted-Identity: <" + state_.identity + ">\r\n";
+  d.headers += "Accept-Contact: *;+g.oma.sip-im\r\n";
+  d.headers += std::string("Allow: ") + kAllow + "\r\nAllow-Events: conference\r\n";
+  d.headers += state_.dial_headers;
+  if (state_.recipient_list_history.empty()) {
+    d.content_type = "application/sdp";
+    d.body = offer;
+  } else {
+    // RFC 5366 §5: the offer plus who else was invited (to/cc only).
+    const std::string boundary = "imserver-" + inv.leg_id;
+    d.content_type = "multipart/mixed;boundary=" + boundary;
+    d.body = codec::build_multipart({{"application/sdp", "", offer},
+                                     {"application/resource-lists+xml", "recipient-list-history; handling=optional",
+                                      state_.recipient_list_history}},
+                                    boundary);
+  }
+  out.commands.push_back(std::move(d));
+  inv.state = DialState::Calling;
+  inv.no_answer_at_ms = now_ms + int64_t{config_.dialout.no_answer_timeout_s} * 1000;
+  if (config_.dialout.report_dialing) {
+    inv.shown = true;
+    report_invitation(out, inv);
+  }
+}
+
+// §2.6: the provisional endpoint, keyed by the invitee URI until it answers.
+void GroupSession::report_invitation(Effects& out, const Invitation& inv) const {
+  EndpointReport r;
+  r.aor = inv.aor;
+  r.entity = inv.target;
+  r.connected = true;
+  r.pending_status = inv.state == DialState::Ringing ? "alerting" : "dialing-out";
+  r.referred_by = inv.inviter;
+  roster(out).changed.push_back(std::move(r));
+}
+
+Effects GroupSession::on_dial_event(const transport::DialEvent& ev, int64_t now_ms) {
+  Effects out;
+  auto it = std::find_if(state_.invitations.begin(), state_.invitations.end(),
+                         [&](const Invitation& i) { return i.token == ev.token; });
+  if (it == state_.invitations.end()) {
+    // Not ours any more (a replayed or late report): nobody wants that dialog.
+    if (ev.kind == transport::DialEventKind::Answered && ev.dialog) out.commands.push_back(Hangup{ev.dialog, ""});
+    return out;
+  }
+  switch (ev.kind) {
+    case transport::DialEventKind::Provisional:
+      if (it->state == DialState::Calling) {
+        it->state = DialState::Ringing;
+        // ALERTING is transient and stays unreported by default (§2.5).
+        if (config_.dialout.report_alerting && it->shown && !it->superseded) report_invitation(out, *it);
+      }
+      return out;
+    case transport::DialEventKind::Answered: {
+      const Invitation inv = *it;
+      state_.invitations.erase(it);
+      dial_answered(out, inv, ev, now_ms);
+      break;
+    }
+    case transport::DialEventKind::Failed: {
+      const Invitation inv = *it;
+      state_.invitations.erase(it);
+      if (!inv.superseded) dial_failed(out, inv, ev.status, ev.reason, now_ms);
+      break;
+    }
+  }
+  pump_dials(out, now_ms);
+  finish_if_done();
+  return out;
+}
+
+// §2.5: reported failed (busy for 486), then the release policy looks again
+// (§2.7), and the invitee's own subscriptions end (§6.2).
+void GroupSession::dial_failed(Effects& out, const Invitation& inv, uint16_t status, const std::string& phrase,
+                               int64_t now_ms) {
+  if (state_.phase != Phase::Active) return;  // release() already reported it
+  if (inv.shown) {
+    const uint16_t cause = inv.no_answer ? 487 : status;
+    std::string text = inv.no_answer ? std::string("No answer") : phrase;
+    // The phrase comes from the wire and goes into a quoted string.
+    text.erase(std::remove_if(text.begin(), text.end(),
+                              [](unsigned char c) { return c == '"' || c == '\\' || c < 0x20 || c == 0x7f; }),
+               text.end());
+    EndpointReport r;
+    r.aor = inv.aor;
+    r.entity = inv.target;
+    r.connected = false;
+    r.disconnection_method = status == 486 && !inv.no_answer ? "busy" : "failed";
+    r.disconnection_when = utc_datetime(now_ms);
+    r.disconnection_reason = "Reason: SIP;cause=" + std::to_string(cause) + ";text=\"" + text + "\"";
+    r.referred_by = inv.inviter;
+    roster(out).changed.push_back(std::move(r));
+  }
+  after_departure(out, inv.aor, false, now_ms);
+}
+
+void GroupSession::dial_answered(Effects& out, const Invitation& inv, const transport::DialEvent& ev,
+                                 int64_t now_ms) {
+  if (inv.superseded || state_.phase != Phase::Active) {
+    out.commands.push_back(Hangup{ev.dialog, ""});  // E38, or released meanwhile
+    return;
+  }
+  if (inv.cancelled) {
+    // E41: the 2xx crossed our CANCEL: ACKed (by the transport), BYEd, and
+    // the invitee stays failed with cause 487.
+    out.commands.push_back(Hangup{ev.dialog, ""});
+    dial_failed(out, inv, 487, "Request Terminated", now_ms);
+    return;
+  }
+  std::string sdp;
+  const std::string type = codec::media_type(ev.content_type);
+  if (type == "application/sdp") {
+    sdp = ev.body;
+  } else if (type == "multipart/mixed") {
+    if (auto parts = codec::split_multipart(ev.content_type, ev.body))
+      for (const auto& p : *parts)
+        if (codec::media_type(p.content_type) == "application/sdp") sdp = p.body;
+  }
+  auto answer = codec::read_msrp_answer(sdp, config_.msrp, inv.leg_id);
+  if (!answer.ok) {
+    // E40: ACK (done), BYE at once, failed with cause 488.
+    out.commands.push_back(Hangup{ev.dialog, "SIP;cause=488;text=\"Not Acceptable Here\""});
+    dial_failed(out, inv, 488, "Not Acceptable Here", now_ms);
+    return;
+  }
+  Endpoint ep;
+  ep.dialog = ev.dialog;
+  ep.aor = inv.aor;
+  ep.entity = inv.target;
+  for (const auto& h : ev.headers) {
+    if (h.name != "contact") continue;
+    if (auto na = codec::parse_name_addr(h.value)) ep.entity = na->uri;
+    break;
+  }
+  ep.status = EndpointStatus::Connected;  // our ACK is out (§1.3)
+  ep.joined_ms = now_ms;
+  ep.joining_method = "dialed-out";
+  ep.referred_by = inv.inviter;
+  ep.msrp_local_path = answer.leg.local_path;
+  ep.msrp_remote_path = answer.leg.remote_path;
+  ep.sdp_answer = codec::make_msrp_offer(config_.msrp, inv.leg_id, state_.sdp_session_id, state_.sdp_version);
+  ep.msrp_leg_id = inv.leg_id;
+  ep.msrp_accept_types = answer.leg.accept_types;
+  ep.msrp_accept_wrapped_types = answer.leg.accept_wrapped_types;
+  ep.msrp_max_size = answer.leg.max_size.value_or(0);
+  ep.msrp_private_messages = answer.leg.private_messages;
+  ep.msrp_may_send = answer.leg.offer_direction != "recvonly" && answer.leg.offer_direction != "inactive";
+  ep.msrp_may_receive = answer.leg.offer_direction != "sendonly" && answer.leg.offer_direction != "inactive";
+  ep.msrp_connect_out = answer.leg.answer_setup == "active";
+  state_.endpoints.push_back(ep);
+  msrp_add(out, state_.endpoints.back());
+  // §2.6, example J2: the provisional endpoint goes and the real one comes
+  // in the same document.
+  if (inv.shown && ep.entity != inv.target) {
+    EndpointReport gone;
+    gone.aor = inv.aor;
+    gone.entity = inv.target;
+    gone.withdrawn = true;
+    roster(out).changed.push_back(std::move(gone));
+  }
+  report(out, state_.endpoints.back(), true, now_ms);
+}
+
+// §4.3, E38: the dial-in wins; the dial-out is cancelled (or BYEd if its 2xx
+// still comes) and never reported again. Its provisional endpoint goes when
+// the dial-in is connected (or gives up).
+void GroupSession::supersede_dials(const std::string& aor, Endpoint& dial_in, Effects& out) {
+  for (auto it = state_.invitations.begin(); it != state_.invitations.end();) {
+    if (it->aor != aor || it->superseded) {
+      ++it;
+      continue;
+    }
+    if (it->shown) dial_in.withdraws_entity = it->target;
+    if (it->state == DialState::Queued) {
+      it = state_.invitations.erase(it);
+      continue;
+    }
+    it->superseded = true;
+    it->shown = false;
+    if (!it->cancelled) {
+      out.commands.push_back(transport::CancelDial{owner_, it->token});
+      it->cancelled = true;
+    }
+    ++it;
+  }
+}
+
+void GroupSession::withdraw_superseded(Effects& out, Endpoint& ep) {
+  if (ep.withdraws_entity.empty()) return;
+  if (ep.withdraws_entity != ep.entity || ep.status != EndpointStatus::Connected) {
+    EndpointReport gone;
+    gone.aor = ep.aor;
+    gone.entity = ep.withdraws_entity;
+    gone.withdrawn = true;
+    roster(out).changed.push_back(std::move(gone));
+  }
+  ep.withdraws_entity.clear();
 }
 
 }  // namespace imserver::session

@@ -16,6 +16,7 @@
 #include "actors/session/session_config.hpp"
 #include "policy/identity.hpp"
 #include "policy/release_policy.hpp"
+#include "transport/codec/resource_list.hpp"
 #include "transport/codec/sip_uri.hpp"
 #include "transport/msrp/msrp_messages.hpp"
 #include "transport/sip/sip_messages.hpp"
@@ -50,10 +51,47 @@ struct Endpoint {
   bool msrp_may_send = true, msrp_may_receive = true;
   bool msrp_registered = false;  // the switch knows the leg
   std::string disconnection_reason;
+  std::string joining_method = "dialed-in";  // or "dialed-out" (RFC 4575 §5.7.4)
+  std::string referred_by;                   // the inviter of a dialled-out endpoint
+  bool msrp_connect_out = false;             // the focus opens the MSRP connection (SESSIONS.md §7.3)
+  // A dial-in that superseded this user's pending dial-out (§4.3): the
+  // provisional endpoint shown for the dial-out goes when this one is connected.
+  std::string withdraws_entity;
+  // Every asserted identity of the user (PAI values; CPIM From may be any).
+  std::vector<std::string> aliases;
+  // Privacy: id/user (SESSIONS.md §5, E51): the anonymous <user entity>
+  // shown instead of the AoR; empty when the user is not anonymous.
+  std::string shown_as;
   MSGPACK_DEFINE(dialog, join_request, aor, entity, status, joined_ms, disconnection_method, disconnected_by,
                  msrp_local_path, msrp_remote_path, last_offer, sdp_answer, msrp_leg_id, msrp_accept_types,
                  msrp_accept_wrapped_types, msrp_max_size, msrp_private_messages, msrp_may_send, msrp_may_receive,
-                 msrp_registered, disconnection_reason);
+                 msrp_registered, disconnection_reason, joining_method, referred_by, msrp_connect_out,
+                 withdraws_entity, aliases, shown_as);
+};
+
+// SESSIONS.md §1.3 dial-out states of an invitee until its INVITE has a
+// final outcome; then the invitation becomes an Endpoint (2xx) or is
+// reported failed and dropped.
+enum class DialState : uint8_t {
+  Queued,   // waiting for a free slot (dialout.max_parallel)
+  Calling,  // INVITE sent: DIALING_OUT
+  Ringing,  // 180/183 seen: ALERTING
+};
+
+struct Invitation {
+  uint64_t token = 0;      // Dial token, unique in the session
+  std::string aor;         // canonical AoR of the invitee
+  std::string target;      // Request-URI and To; the provisional endpoint entity (§2.6)
+  std::string inviter;     // Referred-By and <referred><by>
+  DialState state = DialState::Queued;
+  bool shown = false;      // subscribers were told about the provisional endpoint
+  bool cancelled = false;  // CancelDial sent (no answer, superseded, release)
+  bool no_answer = false;  // cancelled by dialout.no_answer_timeout_s
+  bool superseded = false; // the invitee dialed in (E38): this dial is no longer reported
+  int64_t no_answer_at_ms = 0;
+  std::string leg_id;      // session-id of the focus's path in the offer
+  MSGPACK_DEFINE(token, aor, target, inviter, state, shown, cancelled, no_answer, superseded, no_answer_at_ms,
+                 leg_id);
 };
 
 // The implicit subscription of an accepted REFER (PROTOCOL.md §3.6): it
@@ -93,8 +131,16 @@ struct SessionState {
   std::vector<std::string> group_members;
   bool group_allows_non_members = false;
   bool locked = false;
+  // Dial-out (SESSIONS.md §2.4): invitations without a final outcome, and
+  // what every dial-out INVITE of this session carries.
+  std::vector<Invitation> invitations;
+  uint64_t next_dial_token = 1;
+  std::string dial_headers;          // copied Subject, Contribution-ID, Conversation-ID lines
+  std::string recipient_list_history;  // body part for the §2.4 multipart; empty: SDP only
+  uint32_t next_anonymous = 1;         // N of the next sip:anonymousN@anonymous.invalid
   MSGPACK_DEFINE(identity, kind, phase, initiator, subject, allowed, endpoints, sdp_session_id, sdp_version,
-                 refer_subs, next_token, group, group_members, group_allows_non_members, locked);
+                 refer_subs, next_token, group, group_members, group_allows_non_members, locked, invitations,
+                 next_dial_token, dial_headers, recipient_list_history, next_anonymous);
 };
 
 // What one step produced.
@@ -129,7 +175,14 @@ class GroupSession {
   void update_group(std::vector<std::string> members, bool allow_non_members, bool locked);
 
   // The INVITE that created the session; check_creation already passed.
-  Effects create(const transport::InboundRequest& invite, const policy::AssertedIdentity& creator, int64_t now_ms);
+  // Every invitee is dialled out once the creator's 2xx is on its way
+  // (SESSIONS.md §2.3 step 4); `invitees` come from the list (§2.2) or the
+  // group's other members (§3.2 G2).
+  Effects create(const transport::InboundRequest& invite, const policy::AssertedIdentity& creator, int64_t now_ms,
+                 const std::vector<codec::Invitee>& invitees = {});
+
+  // The outcome or a provisional response of one of this session's dial-outs.
+  Effects on_dial_event(const transport::DialEvent& event, int64_t now_ms);
 
   // A request addressed to the session identity or inside one of its
   // dialogs. `originator` is identify()'s result for it.
@@ -172,6 +225,20 @@ class GroupSession {
   // An endpoint's dialog is over (our BYE done, a crossing BYE, ...).
   void endpoint_gone(Effects& out, uint64_t dialog, int64_t now_ms);
   bool user_participates(const std::string& aor) const;
+  // Dial-out (SESSIONS.md §2.4-§2.7, §9.2).
+  void invite_all(Effects& out, const std::vector<codec::Invitee>& invitees, const std::string& inviter,
+                  int64_t now_ms);
+  void pump_dials(Effects& out, int64_t now_ms);
+  void dial(Effects& out, Invitation& inv, int64_t now_ms);
+  void dial_failed(Effects& out, const Invitation& inv, uint16_t status, const std::string& phrase, int64_t now_ms);
+  void dial_answered(Effects& out, const Invitation& inv, const transport::DialEvent& ev, int64_t now_ms);
+  // A dial-in by `aor` was accepted: its pending dial-out is cancelled (E38).
+  void supersede_dials(const std::string& aor, Endpoint& dial_in, Effects& out);
+  void report_invitation(Effects& out, const Invitation& inv) const;
+  // The provisional endpoint a dial-in superseded leaves the roster.
+  void withdraw_superseded(Effects& out, Endpoint& ep);
+  void wake_for_dials(Effects& out) const;
+  bool has_pending_invitation(const std::string& aor) const;
   // Registers / releases the endpoint's leg at the MSRP switch.
   void msrp_add(Effects& out, Endpoint& ep) const;
   void msrp_release(Effects& out, Endpoint& ep) const;
@@ -195,4 +262,5 @@ class GroupSession {
 
 MSGPACK_ADD_ENUM(imserver::session::Phase);
 MSGPACK_ADD_ENUM(imserver::session::EndpointStatus);
+MSGPACK_ADD_ENUM(imserver::session::DialState);
 MSGPACK_ADD_ENUM(imserver::policy::SessionKind);

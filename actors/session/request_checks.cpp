@@ -182,7 +182,10 @@ std::variant<InviteBody, Respond> read_invite_body(const InboundRequest& r) {
         // Only a recipient-list disposition (or none) makes it an invitee
         // list; other dispositions are ignored (SESSIONS.md §2.1).
         const std::string disp = lower(part.content_disposition);
-        if (disp.empty() || disp.rfind("recipient-list", 0) == 0) out.has_resource_list = true;
+        if (disp.empty() || disp.rfind("recipient-list", 0) == 0) {
+          out.has_resource_list = true;
+          out.resource_list = part.body;
+        }
       } else {
         return respond(r, 415, "Unsupported Media Type", kAcceptBodies);
       }
@@ -209,7 +212,8 @@ Respond method_not_allowed(const InboundRequest& r) {
 std::variant<policy::AssertedIdentity, Respond> check_creation(const InboundRequest& r,
                                                                  const policy::TrustedPeers& trusted,
                                                                  const codec::MsrpAnswerConfig& msrp,
-                                                                 const policy::DigestConfig* digest, int64_t now_s) {
+                                                                 const policy::DigestConfig* digest, int64_t now_s,
+                                                                 CreationList* list) {
   // C2: the factory understands recipient lists (RFC 5366), nothing else.
   if (auto bad = check_require(r, {"recipient-list-invite"})) return *bad;
   // C3
@@ -226,6 +230,20 @@ std::variant<policy::AssertedIdentity, Respond> check_creation(const InboundRequ
     for (const auto& tag : split_tokens(value))
       if (lower(tag) == "recipient-list-invite") list_required = true;
   if (list_required && !invite_body.has_resource_list) return respond(r, 400, "Missing Recipient List");
+  // C6, C7.
+  if (list && invite_body.has_resource_list) {
+    const std::string creator = who->aor;
+    const codec::ListExclude& more = list->exclude;
+    codec::ListLimits limits;
+    limits.max_entries = list->max_invitees;
+    auto parsed = codec::parse_resource_list(
+        invite_body.resource_list,
+        [&](const std::string& aor) { return aor == creator || (more && more(aor)); }, limits);
+    if (parsed.status == 403)
+      return respond(r, 403, "Forbidden", warning_line(399, list->warn_agent, "Too many invitees"));
+    if (!parsed.ok()) return respond(r, static_cast<uint16_t>(parsed.status), parsed.reason);
+    list->invitees = std::move(parsed.invitees);
+  }
   // C8: test the offer now so a refused one never allocates an identity.
   if (invite_body.sdp.empty())
     return respond(r, 488, "Not Acceptable Here", warning_line(399, msrp.warn_agent, "Delayed offer not supported"));

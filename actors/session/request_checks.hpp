@@ -12,6 +12,7 @@
 #include "policy/digest.hpp"
 #include "policy/identity.hpp"
 #include "policy/trust.hpp"
+#include "transport/codec/resource_list.hpp"
 #include "transport/codec/sdp_msrp.hpp"
 #include "transport/sip/sip_messages.hpp"
 
@@ -68,6 +69,7 @@ std::variant<std::optional<policy::AssertedIdentity>, Respond> authenticate(cons
 struct InviteBody {
   std::string sdp;  // empty: delayed offer
   bool has_resource_list = false;
+  std::string resource_list;  // the recipient-list part, when has_resource_list
 };
 // 415 (with Accept) for any other body.
 std::variant<InviteBody, Respond> read_invite_body(const InboundRequest& r);
@@ -82,10 +84,20 @@ Respond method_not_allowed(const InboundRequest& r);
 // order: Require (C2), identity (C3, with Digest when `digest` is given and
 // configured), body (C4, C5), SDP (C8). On success the creator's identity;
 // the SDP is answered by the session itself.
+//
+// With `list`, the invitee list is read too (C6, C7: 400, 403 + Warning 399,
+// 413) and the invitees are stored in list->invitees; the creator's own AoR
+// is dropped besides what list->exclude drops (§2.2 rule 3).
+struct CreationList {
+  codec::ListExclude exclude;
+  size_t max_invitees = 99;  // session.max_participants - 1
+  std::string warn_agent;    // host in the Warning of a 403
+  std::vector<codec::Invitee> invitees;
+};
 std::variant<policy::AssertedIdentity, Respond> check_creation(const InboundRequest& r,
                                                                  const policy::TrustedPeers& trusted,
                                                                  const codec::MsrpAnswerConfig& msrp,
                                                                  const policy::DigestConfig* digest = nullptr,
-                                                                 int64_t now_s = 0);
+                                                                 int64_t now_s = 0, CreationList* list = nullptr);
 
 }  // namespace imserver::session

@@ -22,6 +22,20 @@ struct ReferConfig {
   uint32_t min_notify_interval_ms = 1000;  // RFC 3515 §3.10: at most one NOTIFY a second
 };
 
+// dialout.* and the conf.report_* knobs that show invitations (SESSIONS.md
+// §2.4-§2.6, §9.2, §11).
+struct DialoutConfig {
+  std::string outbound_proxy;        // dialout.outbound_proxy: "sip:host:port;lr" (pre-loaded Route)
+  int max_parallel = 20;             // dial-out INVITEs in flight per session; the rest wait
+  uint32_t no_answer_timeout_s = 60; // provisional only for this long: CANCEL
+  // dialout.pai=session: P-Asserted-Identity: <identity>, sent only towards
+  // the outbound proxy (the trusted core); never straight to a client.
+  bool pai_session = true;
+  std::vector<std::string> copy_headers = {"Subject", "Contribution-ID", "Conversation-ID"};
+  bool report_dialing = true;        // conf.report_dialing
+  bool report_alerting = false;      // conf.report_alerting
+};
+
 struct SessionConfig {
   std::string domain = "localhost";               // session.domain
   policy::ReleaseRules release;                   // release.*
@@ -33,6 +47,7 @@ struct SessionConfig {
   codec::MsrpAnswerConfig msrp;                   // msrp.*, sdp.*
   ConferenceConfig conf;                          // conf.*
   ReferConfig refer;                              // refer.*
+  DialoutConfig dialout;                          // dialout.*
   // Hosts that stand for `domain` in a URI naming a session (lower-case):
   // the domain itself and the server's own address.
   std::vector<std::string> served_hosts;

@@ -25,6 +25,7 @@
 #include "tools/imserver/server_config.hpp"
 #include "transport/codec/sip_uri.hpp"
 #include "transport/msrp/msrp_worker.hpp"
+#include "transport/sip/dial_credentials.hpp"
 #include "transport/sip/sip_worker.hpp"
 
 namespace {
@@ -159,6 +160,28 @@ std::optional<imserver::actors::DirectoryConfig> build_directory_config(const Se
     return fail("--refer.min-notify-interval-ms must be 0..60000");
   s.refer.min_notify_interval_ms = static_cast<uint32_t>(cfg.refer_min_notify_interval_ms);
 
+  auto& d = s.dialout;
+  d.report_dialing = cfg.conf_report_dialing;
+  d.report_alerting = cfg.conf_report_alerting;
+  if (!cfg.dialout_outbound_proxy.empty()) {
+    auto proxy = imserver::codec::parse_uri(cfg.dialout_outbound_proxy);
+    if (!proxy || (proxy->scheme != "sip" && proxy->scheme != "sips"))
+      return fail("--dialout.outbound-proxy must be a sip: URI");
+    d.outbound_proxy = cfg.dialout_outbound_proxy;
+  }
+  if (cfg.dialout_max_parallel < 1 || cfg.dialout_max_parallel > 10000)
+    return fail("--dialout.max-parallel must be 1..10000");
+  d.max_parallel = static_cast<int>(cfg.dialout_max_parallel);
+  if (cfg.dialout_no_answer_timeout_s < 1 || cfg.dialout_no_answer_timeout_s > 86400)
+    return fail("--dialout.no-answer-timeout-s must be 1..86400");
+  d.no_answer_timeout_s = static_cast<uint32_t>(cfg.dialout_no_answer_timeout_s);
+  if (cfg.dialout_pai != "session" && cfg.dialout_pai != "none") return fail("--dialout.pai must be session or none");
+  d.pai_session = cfg.dialout_pai == "session";
+  d.copy_headers = split_csv(cfg.dialout_copy_headers);
+  for (const auto& h : d.copy_headers)
+    if (h.empty() || h.find_first_of(": \t\r\n") != std::string::npos)
+      return fail("--dialout.copy-headers: '" + h + "' is not a header name");
+
   std::string error;
   auto trusted = imserver::policy::TrustedPeers::parse(cfg.auth_trusted_peers, &error);
   if (!trusted) return fail("--auth.trusted-peers: " + error);
@@ -289,6 +312,8 @@ int main(int argc, char** argv) {
       {"--release.on-initiator-leave", &ServerConfig::release_on_initiator_leave},
       {"--conf.subscription-requires-participation", &ServerConfig::conf_subscription_requires_participation},
       {"--conf.include-media", &ServerConfig::conf_include_media},
+      {"--conf.report-dialing", &ServerConfig::conf_report_dialing},
+      {"--conf.report-alerting", &ServerConfig::conf_report_alerting},
       {"--refer.lenient-unbracketed-method", &ServerConfig::refer_lenient_unbracketed_method},
       {"--refer.allow-remove-others", &ServerConfig::refer_allow_remove_others},
       {"--sdp.max-size-attribute", &ServerConfig::sdp_max_size_attribute},
@@ -341,6 +366,12 @@ int main(int argc, char** argv) {
 
   imserver::transport::SipWorkerConfig sip_config;
   sip_config.host = cfg.sip_host;
+  if (auto creds = imserver::transport::parse_dial_credentials(cfg.dialout_credentials)) {
+    sip_config.dial_credentials = std::move(*creds);
+  } else {
+    std::cerr << "imserver: --dialout.credentials must be realm:username:password[,...]\n";
+    return 2;
+  }
   sip_config.port = static_cast<uint16_t>(cfg.sip_port);
   sip_config.t1_ms = static_cast<uint32_t>(std::max<int64_t>(1, cfg.sip_t1_ms));
   sip_config.t2_ms = static_cast<uint32_t>(std::max<int64_t>(sip_config.t1_ms, cfg.sip_t2_ms));

@@ -51,6 +51,15 @@ struct ServerConfig : caf::actor_system_config {
   int64_t conf_sub_max_expires = 3600;
   std::string conf_unsubscribe_body = "none";
   bool conf_include_media = true;
+  bool conf_report_dialing = true;
+  bool conf_report_alerting = false;
+  // dialout.* (SESSIONS.md §2.4, §9.2, §11)
+  std::string dialout_outbound_proxy;
+  int64_t dialout_max_parallel = 20;
+  int64_t dialout_no_answer_timeout_s = 60;
+  std::string dialout_pai = "session";
+  std::string dialout_copy_headers = "Subject,Contribution-ID,Conversation-ID";
+  std::string dialout_credentials;  // realm:username:password[,...]
   // group.*
   std::string group_file;  // empty: no pre-defined groups
   // refer.* (PROTOCOL.md §8)
@@ -154,7 +163,24 @@ struct ServerConfig : caf::actor_system_config {
         .add(conf_unsubscribe_body, "unsubscribe-body",
              "body of the NOTIFY answering an unsubscribe: none or full (default none)")
         .add(conf_include_media, "include-media",
-             "<media> in conference-info endpoints; false for RCS clients (default true)");
+             "<media> in conference-info endpoints; false for RCS clients (default true)")
+        .add(conf_report_dialing, "report-dialing",
+             "show invitees being dialled out as dialing-out endpoints (default true)")
+        .add(conf_report_alerting, "report-alerting", "show ringing invitees as alerting (default false)");
+    opt_group{custom_options_, "dialout"}
+        .add(dialout_outbound_proxy, "outbound-proxy",
+             "SIP URI every dial-out INVITE is sent through, as a pre-loaded Route, e.g. sip:10.0.0.1:5060;lr "
+             "(default none: straight to the invitee's URI)")
+        .add(dialout_max_parallel, "max-parallel", "dial-out INVITEs in flight per session; the rest wait (default 20)")
+        .add(dialout_no_answer_timeout_s, "no-answer-timeout-s",
+             "an invitee that has not answered after this gets a CANCEL (default 60)")
+        .add(dialout_pai, "pai",
+             "session: P-Asserted-Identity with the session identity towards the outbound proxy; none (default session)")
+        .add(dialout_copy_headers, "copy-headers",
+             "headers of the creating INVITE copied into dial-outs (default Subject,Contribution-ID,Conversation-ID)")
+        .add(dialout_credentials, "credentials",
+             "realm:username:password[,...]: a dial-out challenged with 401/407 for that realm is sent once more "
+             "with Digest credentials (default none)");
     opt_group{custom_options_, "group"}.add(
         group_file, "file", "XML file of pre-defined groups (SESSIONS.md §3.1), reloaded on SIGHUP (default none)");
     opt_group{custom_options_, "refer"}

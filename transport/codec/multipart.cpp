@@ -182,4 +182,23 @@ std::optional<std::vector<BodyPart>> split_multipart(std::string_view content_ty
   return parts;
 }
 
+std::string build_multipart(const std::vector<BodyPart>& parts, std::string_view boundary) {
+  std::string out;
+  for (const auto& p : parts) {
+    out += "--";
+    out += boundary;
+    out += "\r\n";
+    if (!p.content_type.empty()) out += "Content-Type: " + p.content_type + "\r\n";
+    if (!p.content_disposition.empty()) out += "Content-Disposition: " + p.content_disposition + "\r\n";
+    out += "\r\n";
+    out += p.body;
+    // RFC 2046 §5.1.1: the CRLF before the next delimiter belongs to it.
+    out += "\r\n";
+  }
+  out += "--";
+  out += boundary;
+  out += "--\r\n";
+  return out;
+}
+
 }  // namespace imserver::codec

@@ -26,6 +26,11 @@ struct BodyPart {
 // Preamble and epilogue are ignored; LF-only line endings are accepted.
 std::optional<std::vector<BodyPart>> split_multipart(std::string_view content_type, std::string_view body);
 
+// The body of a multipart message with these parts, delimited by `boundary` (the caller puts the same value in
+// the Content-Type's boundary parameter and makes sure no part contains it). Each part gets its Content-Type and,
+// when set, Content-Disposition header.
+std::string build_multipart(const std::vector<BodyPart>& parts, std::string_view boundary);
+
 // "Application/SDP; charset=x" -> "application/sdp" (lower-case, parameters removed, trimmed).
 std::string media_type(std::string_view content_type);
 

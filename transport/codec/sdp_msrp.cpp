@@ -336,4 +336,50 @@ MsrpAnswer answer_msrp_offer(std::string_view offer, const MsrpAnswerConfig& cfg
   return a;
 }
 
+std::string make_msrp_offer(const MsrpAnswerConfig& cfg, std::string_view session_id, uint64_t sess_id,
+                            uint64_t sess_version) {
+  if (!valid_session_id(session_id)) return {};
+  std::string host = cfg.msrp_host;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const bool ip6 = host.find(':') != std::string::npos;
+  const std::string uri_host = ip6 ? "[" + host + "]" : host;
+  const std::string addr = std::string(ip6 ? "IN IP6 " : "IN IP4 ") + host;
+  std::string out;
+  auto line = [&out](std::string_view l) {
+    out.append(l);
+    out.append("\r\n");
+  };
+  line("v=0");
+  line("o=- " + std::to_string(sess_id) + " " + std::to_string(sess_version) + " " + addr);
+  line("s=-");
+  line("c=" + addr);
+  line("t=0 0");
+  line("m=message " + std::to_string(cfg.msrp_port) + " TCP/MSRP *");
+  line("a=accept-types:message/cpim");
+  line("a=accept-wrapped-types:" + cfg.accept_wrapped_types);
+  line("a=path:msrp://" + uri_host + ":" + std::to_string(cfg.msrp_port) + "/" + std::string(session_id) + ";tcp");
+  // RFC 6135 §4.2.2: an offerer that can be reached offers actpass; RCS
+  // clients answer active and connect themselves.
+  line("a=setup:actpass");
+  if (cfg.max_size_attribute) line("a=max-size:" + std::to_string(cfg.max_message_size));
+  line("a=chatroom:private-messages");
+  line("a=sendrecv");
+  return out;
+}
+
+MsrpAnswer read_msrp_answer(std::string_view answer, const MsrpAnswerConfig& cfg, std::string_view session_id) {
+  // An answer has the shape of an offer as far as the focus cares (one MSRP
+  // stream, its types, path, setup and direction), so the offer checks apply
+  // as they are; only the roles differ.
+  MsrpAnswerConfig plain = cfg;
+  plain.answer_passive_for_actpass = true;
+  MsrpAnswer a = answer_msrp_offer(answer, plain, session_id, 0, 0);
+  a.sdp.clear();
+  if (!a.ok) return a;
+  // §7.3: an active answerer connects; a passive one, or one that says
+  // nothing (the RFC 4975 model: the offerer connects), waits for the focus.
+  a.leg.answer_setup = a.leg.offer_setup == "active" ? "passive" : "active";
+  return a;
+}
+
 }  // namespace imserver::codec

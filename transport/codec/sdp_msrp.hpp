@@ -55,4 +55,15 @@ struct MsrpAnswer {
 MsrpAnswer answer_msrp_offer(std::string_view offer, const MsrpAnswerConfig&, std::string_view session_id,
                              uint64_t sess_id, uint64_t sess_version);
 
+// The focus's own offer (SESSIONS.md §7.4): the §7.2 template with a=setup:actpass and the real port
+// (RFC 6135 §4.2.2), for dial-out INVITEs. `session_id` as for answer_msrp_offer; "" if it is invalid.
+std::string make_msrp_offer(const MsrpAnswerConfig&, std::string_view session_id, uint64_t sess_id,
+                            uint64_t sess_version);
+
+// Reads an invitee's answer to make_msrp_offer (SESSIONS.md §2.5, §7.3). ok=false when the answer is unusable
+// (no MSRP stream or port 0, no message/cpim, no valid a=path): the caller ACKs, BYEs and reports cause 488.
+// leg.offer_setup is the answerer's a=setup; leg.answer_setup is the focus's role: "passive" when the answerer is
+// active (it connects), else "active" (passive or absent: the focus, as the offerer, connects). `sdp` stays empty.
+MsrpAnswer read_msrp_answer(std::string_view answer, const MsrpAnswerConfig&, std::string_view session_id);
+
 }  // namespace imserver::codec

@@ -26,7 +26,7 @@ Content-Disposition: recipient-list
 <resource-lists xmlns="urn:ietf:params:xml:ns:resource-lists"
     xmlns:cp="urn:ietf:params:xml:ns:copycontrol">
   <list>
-    <entry uri="sip:bob@example.com" cp:copyControl="to"/>
+    <entry uri="sip:bob@127.0.0.1:9" cp:copyControl="to"/>
   </list>
 </resource-lists>
 

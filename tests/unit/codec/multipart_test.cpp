@@ -199,3 +199,22 @@ TEST(Multipart, GarbageNeverCrashes) {
 }
 
 }  // namespace
+
+// A dial-out body (SESSIONS.md §2.4): what build_multipart writes splits back
+// into the same parts.
+TEST(Multipart, BuildRoundTrips) {
+  std::vector<imserver::codec::BodyPart> parts = {
+      {"application/sdp", "", "v=0\r\ns=-\r\n"},
+      {"application/resource-lists+xml", "recipient-list-history; handling=optional", "<resource-lists/>"},
+  };
+  const std::string body = imserver::codec::build_multipart(parts, "imsrv-b1");
+  EXPECT_EQ(body.rfind("--imsrv-b1\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n", 0), 0u);
+  auto back = imserver::codec::split_multipart("multipart/mixed;boundary=imsrv-b1", body);
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ((*back)[i].content_type, parts[i].content_type);
+    EXPECT_EQ((*back)[i].content_disposition, parts[i].content_disposition);
+    EXPECT_EQ((*back)[i].body, parts[i].body);
+  }
+}

@@ -406,3 +406,50 @@ TEST(SdpMsrp, GarbageNeverCrashes) {
 }
 
 }  // namespace
+
+// SESSIONS.md §7.4: the focus's offer in a dial-out INVITE (DIALOUT-OK of §12.1).
+TEST(SdpMsrpOffer, DialOutOfferIsTheAnswerTemplateWithActpass) {
+  const std::string offer = imserver::codec::make_msrp_offer(f_srv(), kSid, 11, 12);
+  const std::string expected =
+      "v=0\r\n"
+      "o=- 11 12 IN IP4 203.0.113.5\r\n"
+      "s=-\r\n"
+      "c=IN IP4 203.0.113.5\r\n"
+      "t=0 0\r\n"
+      "m=message 2855 TCP/MSRP *\r\n"
+      "a=accept-types:message/cpim\r\n"
+      "a=accept-wrapped-types:*\r\n"
+      "a=path:msrp://203.0.113.5:2855/pA3kq9ZtW0xR7m2L;tcp\r\n"
+      "a=setup:actpass\r\n"
+      "a=max-size:1048576\r\n"
+      "a=chatroom:private-messages\r\n"
+      "a=sendrecv\r\n";
+  EXPECT_EQ(offer, expected);
+  EXPECT_EQ(imserver::codec::make_msrp_offer(f_srv(), "short", 1, 1), "");
+}
+
+// SESSIONS.md §2.5 and §7.3: which answers are usable, and who connects.
+TEST(SdpMsrpOffer, ReadsTheInviteesAnswer) {
+  using imserver::codec::read_msrp_answer;
+  struct Row {
+    std::string from, to;
+    bool ok;
+    std::string focus_role;  // answer_setup: what the focus does
+  };
+  const std::vector<Row> rows = {
+      {"a=setup:actpass", "a=setup:active", true, "passive"},    // RCS: the invitee connects
+      {"a=setup:actpass", "a=setup:passive", true, "active"},    // the focus connects
+      {"a=setup:actpass\r\n", "", true, "active"},               // RFC 4975 peer: the offerer connects
+      {"m=message 40001", "m=message 0", false, ""},             // stream refused
+      {"a=accept-types:message/cpim", "a=accept-types:text/plain", false, ""},
+      {"a=path:msrp://198.51.100.10:40001/aLiCe0001;tcp\r\n", "", false, ""},
+  };
+  for (const auto& row : rows) {
+    const auto a = read_msrp_answer(edit(kOffer, row.from, row.to), f_srv(), kSid);
+    EXPECT_EQ(a.ok, row.ok) << row.from << " -> " << row.to;
+    if (!row.ok) continue;
+    EXPECT_EQ(a.leg.answer_setup, row.focus_role) << row.to;
+    EXPECT_EQ(a.leg.remote_path, std::vector<std::string>{"msrp://198.51.100.10:40001/aLiCe0001;tcp"});
+    EXPECT_TRUE(a.sdp.empty());
+  }
+}

@@ -736,3 +736,177 @@ TEST(GroupSessionPredefined, MembershipAuthorizesJoinsAndReloadsApplyToLaterOnes
   EXPECT_EQ(commands_of<transport::Accept>(s.on_request(invite("dan", "sip:team@im.example.com"), who("dan"), 0)).size(),
             1u);
 }
+
+// ------------------------------------------------------------ dial-out
+// SESSIONS.md §2.3-§2.7 as state-machine steps.
+namespace {
+
+codec::Invitee invitee(const std::string& user) {
+  codec::Invitee i;
+  i.uri = "sip:" + user + "@example.com";
+  i.target = i.uri;
+  i.copy = codec::CopyControl::To;
+  return i;
+}
+
+const char* kInviteeAnswer =
+    "v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=message 40002 TCP/MSRP *\r\na=accept-types:message/cpim\r\n"
+    "a=path:msrp://127.0.0.1:40002/bOb00002;tcp\r\na=setup:active\r\n";
+
+transport::DialEvent dial_event(uint64_t token, transport::DialEventKind kind, uint16_t status = 0,
+                                uint64_t dialog = 0) {
+  transport::DialEvent e;
+  e.owner = kIdentity;
+  e.token = token;
+  e.kind = kind;
+  e.status = status;
+  e.dialog = dialog;
+  if (kind == transport::DialEventKind::Answered) {
+    e.content_type = "application/sdp";
+    e.body = kInviteeAnswer;
+    e.headers = {{"contact", "<sip:bob@127.0.0.1:5070>"}};
+  }
+  return e;
+}
+
+struct DialFixture {
+  GroupSession s;
+  uint64_t alice_dialog = 0;
+  session::Effects created;
+  explicit DialFixture(const std::vector<std::string>& invitees, session::SessionConfig c = config())
+      : s(c, kIdentity, policy::SessionKind::AdHoc, kIdentity, 7) {
+    auto r = invite("alice", "sip:conference-factory@im.example.com");
+    r.headers.push_back({"subject", "Project sync"});
+    std::vector<codec::Invitee> list;
+    for (const auto& u : invitees) list.push_back(invitee(u));
+    created = s.create(r, who("alice"), 0, list);
+    alice_dialog = r.dialog;
+    s.on_dialog_event(event(r.dialog, DialogEventKind::Confirmed), 0);
+  }
+};
+
+}  // namespace
+
+// §2.3 step 4, §2.4, §2.6: the creator's 2xx first, then one Dial per
+// invitee with the §2.4 headers; invitees reported dialing-out.
+TEST(GroupSessionDialOut, CreationAcceptsThenDials) {
+  DialFixture f({"bob", "carol"});
+  const auto& cmds = f.created.commands;
+  ASSERT_GE(cmds.size(), 3u);
+  EXPECT_TRUE(std::holds_alternative<transport::Accept>(cmds[0]));
+  auto dials = commands_of<transport::Dial>(f.created);
+  ASSERT_EQ(dials.size(), 2u);
+  EXPECT_EQ(dials[0].request_uri, "sip:bob@example.com");
+  EXPECT_EQ(dials[0].from_uri, kIdentity);
+  EXPECT_EQ(dials[0].from_display, "Project sync");
+  EXPECT_NE(dials[0].headers.find("Referred-By: <sip:alice@example.com>\r\n"), std::string::npos);
+  EXPECT_NE(dials[0].headers.find("Subject: Project sync\r\n"), std::string::npos);
+  EXPECT_EQ(dials[0].headers.find("P-Asserted-Identity"), std::string::npos) << "no PAI without the trusted proxy";
+  EXPECT_NE(dials[0].content_type.find("multipart/mixed;boundary="), std::string::npos);
+  EXPECT_NE(dials[0].token, dials[1].token);
+  ASSERT_TRUE(f.created.roster);
+  int dialing = 0;
+  for (const auto& e : f.created.roster->changed)
+    if (e.pending_status == "dialing-out") {
+      ++dialing;
+      EXPECT_EQ(e.referred_by, "sip:alice@example.com");
+    }
+  EXPECT_EQ(dialing, 2);
+  EXPECT_TRUE(f.created.wake_at_ms) << "the no-answer timer";
+}
+
+// §2.4: dialout.max_parallel; the rest follow as outcomes come in.
+TEST(GroupSessionDialOut, MaxParallelQueues) {
+  auto c = config();
+  c.dialout.max_parallel = 1;
+  DialFixture f({"bob", "carol"}, c);
+  auto dials = commands_of<transport::Dial>(f.created);
+  ASSERT_EQ(dials.size(), 1u);
+  auto fx = f.s.on_dial_event(dial_event(dials[0].token, transport::DialEventKind::Failed, 603), 10);
+  auto next = commands_of<transport::Dial>(fx);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].request_uri, "sip:carol@example.com");
+}
+
+// §2.5, §2.6 J2: a 2xx makes a connected dialed-out endpoint keyed by the
+// Contact, registers its MSRP leg, and withdraws the provisional endpoint.
+TEST(GroupSessionDialOut, AnswerConnects) {
+  DialFixture f({"bob", "carol"});
+  auto dials = commands_of<transport::Dial>(f.created);
+  auto fx = f.s.on_dial_event(dial_event(dials[0].token, transport::DialEventKind::Answered, 200, 900), 10);
+  ASSERT_TRUE(fx.roster);
+  ASSERT_EQ(fx.roster->changed.size(), 2u);
+  EXPECT_TRUE(fx.roster->changed[0].withdrawn);
+  EXPECT_EQ(fx.roster->changed[0].entity, "sip:bob@example.com");
+  EXPECT_EQ(fx.roster->changed[1].entity, "sip:bob@127.0.0.1:5070");
+  EXPECT_EQ(fx.roster->changed[1].joining_method, "dialed-out");
+  EXPECT_TRUE(fx.roster->changed[1].connected);
+  EXPECT_TRUE(fx.roster->changed[1].pending_status.empty());
+  ASSERT_EQ(fx.msrp.size(), 1u);
+  const auto& leg = std::get<transport::MsrpAddLeg>(fx.msrp[0]).leg;
+  EXPECT_FALSE(leg.connect_out) << "the invitee answered active: it connects";
+  EXPECT_EQ(f.s.participating_users(), 2);
+}
+
+// §2.5, §2.7, E36: failures are reported (busy for 486); when nobody is left
+// the session is released and pending dials are cancelled.
+TEST(GroupSessionDialOut, FailuresThenRelease) {
+  DialFixture f({"bob", "carol"});
+  auto dials = commands_of<transport::Dial>(f.created);
+  auto fx = f.s.on_dial_event(dial_event(dials[1].token, transport::DialEventKind::Failed, 486, 0), 10);
+  ASSERT_TRUE(fx.roster);
+  EXPECT_EQ(fx.roster->changed.at(0).disconnection_method, "busy");
+  EXPECT_EQ(fx.release, policy::ReleaseReason::None) << "Bob is pending: R1 counts him";
+  fx = f.s.on_dial_event(dial_event(dials[0].token, transport::DialEventKind::Failed, 603, 0), 20);
+  EXPECT_EQ(fx.release, policy::ReleaseReason::BelowMinimum);
+  ASSERT_TRUE(fx.roster);
+  EXPECT_NE(fx.roster->changed.at(0).disconnection_reason.find("cause=603"), std::string::npos);
+  EXPECT_EQ(commands_of<transport::Hangup>(fx).size(), 1u);
+}
+
+// §9.2: the no-answer timer cancels; the 487 that follows says "No answer".
+TEST(GroupSessionDialOut, NoAnswerCancels) {
+  auto c = config();
+  c.dialout.no_answer_timeout_s = 5;
+  DialFixture f({"bob", "carol"}, c);
+  auto dials = commands_of<transport::Dial>(f.created);
+  EXPECT_TRUE(commands_of<transport::CancelDial>(f.s.on_tick(4000)).empty());
+  auto fx = f.s.on_tick(5000);
+  EXPECT_EQ(commands_of<transport::CancelDial>(fx).size(), 2u);
+  fx = f.s.on_dial_event(dial_event(dials[0].token, transport::DialEventKind::Failed, 487), 5100);
+  ASSERT_TRUE(fx.roster);
+  EXPECT_NE(fx.roster->changed.at(0).disconnection_reason.find("text=\"No answer\""), std::string::npos);
+}
+
+// E38: a dial-in by a pending invitee cancels the dial-out; the provisional
+// endpoint is withdrawn when the dial-in is connected; a late 2xx is BYEd.
+TEST(GroupSessionDialOut, DialInSupersedesDialOut) {
+  DialFixture f({"bob", "carol"});
+  auto dials = commands_of<transport::Dial>(f.created);
+  auto r = invite("bob");
+  auto fx = f.s.on_request(r, who("bob"), 10);
+  ASSERT_EQ(commands_of<transport::CancelDial>(fx).size(), 1u);
+  EXPECT_EQ(commands_of<transport::CancelDial>(fx)[0].token, dials[0].token);
+  fx = f.s.on_dialog_event(event(r.dialog, DialogEventKind::Confirmed), 20);
+  ASSERT_TRUE(fx.roster);
+  ASSERT_EQ(fx.roster->changed.size(), 2u);
+  EXPECT_TRUE(fx.roster->changed[0].withdrawn);
+  EXPECT_EQ(fx.roster->changed[1].joining_method, "dialed-in");
+  fx = f.s.on_dial_event(dial_event(dials[0].token, transport::DialEventKind::Answered, 200, 901), 30);
+  ASSERT_EQ(commands_of<transport::Hangup>(fx).size(), 1u);
+  EXPECT_EQ(commands_of<transport::Hangup>(fx)[0].dialog, 901u);
+  EXPECT_FALSE(fx.roster);
+}
+
+// E40: an unusable answer is BYEd and reported failed with cause 488.
+TEST(GroupSessionDialOut, UnusableAnswer) {
+  DialFixture f({"bob", "carol"});
+  auto dials = commands_of<transport::Dial>(f.created);
+  auto ev = dial_event(dials[0].token, transport::DialEventKind::Answered, 200, 902);
+  ev.body = "v=0\r\n";
+  auto fx = f.s.on_dial_event(ev, 10);
+  ASSERT_EQ(commands_of<transport::Hangup>(fx).size(), 1u);
+  ASSERT_TRUE(fx.roster);
+  EXPECT_NE(fx.roster->changed.at(0).disconnection_reason.find("cause=488"), std::string::npos);
+}

@@ -625,6 +625,70 @@ TEST_P(DialoutTest, TwoHundredNeverAcked) {
   (void)tx;
 }
 
+// Replaces the m= port, a=path and a=setup of an SDP made by SipUa::sdp_offer.
+std::string with_msrp(std::string sdp, uint16_t port, const std::string& path, const std::string& setup) {
+  auto replace_line = [&](const std::string& prefix, const std::string& line) {
+    const auto at = sdp.find(prefix);
+    if (at == std::string::npos) return;
+    sdp.replace(at, sdp.find("\r\n", at) - at, line);
+  };
+  replace_line("m=message ", "m=message " + std::to_string(port) + " TCP/MSRP *");
+  replace_line("a=path:", "a=path:" + path);
+  replace_line("a=setup:", "a=setup:" + setup);
+  return sdp;
+}
+
+// §7.3: an invitee that answers a=setup:passive is connected to by the focus,
+// which binds with a bodiless SEND (RFC 4975 §5.4; RFC 6135 §4.2.2).
+TEST_P(DialoutTest, PassiveInviteeIsConnectedTo) {
+  start_dialout();
+  invitee("bob");
+  invitee("carol");
+  ASSERT_TRUE(create("alice", to_all({"bob", "carol"})).ok);
+  auto b = dialout("bob");
+  ASSERT_TRUE(b);
+  const std::string bob_path = "msrp://127.0.0.1:0/bObPaSsIvE01;tcp";
+  MsrpClient bob_msrp(bob_path);
+  const uint16_t port = bob_msrp.listen("127.0.0.1", 0);
+  ASSERT_NE(port, 0);
+  const std::string path = "msrp://127.0.0.1:" + std::to_string(port) + "/bObPaSsIvE01;tcp";
+  invitee("bob").ua->respond(*b, 200, "OK", "", "application/sdp",
+                             with_msrp(invitee("bob").ua->sdp_offer(), port, path, "passive"));
+  ASSERT_TRUE(ack_for("bob", *b));
+  ASSERT_TRUE(bob_msrp.accept(5s)) << "the focus must connect to the passive invitee";
+  auto bind = bob_msrp.wait_request("SEND", 3s);
+  ASSERT_TRUE(bind) << bob_msrp.transcript();
+  EXPECT_TRUE(bind->body.empty());
+  EXPECT_EQ(bind->header("Content-Type"), nullptr);
+  ASSERT_NE(bind->header("Byte-Range"), nullptr);
+  EXPECT_EQ(*bind->header("Byte-Range"), "1-0/0");
+  EXPECT_EQ(bind->to_path(), std::vector<std::string>{path});
+  EXPECT_EQ(bind->from_path(), std::vector<std::string>{sdp_attr(offer_of(*b), "path")});
+}
+
+// TC-J29 (§7.3): a dial-in offer with a=setup:passive is answered active with
+// port 9, and the focus connects after the ACK and binds.
+TEST_P(DialoutTest, PassiveOfferFocusConnects) {
+  start_dialout({"--join.adhoc-policy=anyone"});
+  auto& alice = *user("alice").ua;
+  MsrpClient am("msrp://127.0.0.1:0/aLiCePaSsIvE;tcp");
+  const uint16_t port = am.listen("127.0.0.1", 0);
+  ASSERT_NE(port, 0);
+  const std::string path = "msrp://127.0.0.1:" + std::to_string(port) + "/aLiCePaSsIvE;tcp";
+  auto r = alice.invite(kFactory, "", "application/sdp", with_msrp(alice.sdp_offer(), port, path, "passive"));
+  ASSERT_TRUE(r.ok) << r.final.raw;
+  EXPECT_EQ(sdp_attr(r.final.body, "setup"), "active");
+  EXPECT_TRUE(contains(r.final.body, "m=message 9 TCP/MSRP *")) << r.final.body;
+  ASSERT_TRUE(am.accept(5s)) << "the focus must connect within 5 s of the ACK";
+  auto bind = am.wait_request("SEND", 3s);
+  ASSERT_TRUE(bind) << am.transcript();
+  EXPECT_TRUE(bind->body.empty());
+  EXPECT_EQ(bind->header("Content-Type"), nullptr);
+  EXPECT_EQ(bind->to_path(), std::vector<std::string>{path});
+  EXPECT_EQ(bind->from_path(), std::vector<std::string>{sdp_attr(r.final.body, "path")});
+  EXPECT_NE(bind->header("Message-ID"), nullptr);
+}
+
 // TC-J23 (§5, §8.3 10b): two asserted identities, tel and sip: the sip one
 // names the user (Referred-By, <user entity>); CPIM From may be the tel one.
 TEST_P(DialoutTest, TwoAssertedIdentities) {

@@ -330,13 +330,15 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
     return out;
   }
   const std::string& offer = std::get<InviteBody>(body).sdp;
-  if (offer.empty()) {
-    out.commands.push_back(respond(r, 488, "Not Acceptable Here",
-                                   warning_line(399, config_.domain, "Delayed offer not supported")));
-    return out;
-  }
   const std::string leg_id = new_leg_id();
-  auto answer = codec::answer_msrp_offer(offer, config_.msrp, leg_id, state_.sdp_session_id, ++state_.sdp_version);
+  codec::MsrpAnswer answer;
+  if (offer.empty()) {
+    // §7.4 delayed offer: we offer (actpass) in the 2xx; the ACK answers.
+    answer.ok = true;
+    answer.sdp = codec::make_msrp_offer(config_.msrp, leg_id, state_.sdp_session_id, ++state_.sdp_version);
+  } else {
+    answer = codec::answer_msrp_offer(offer, config_.msrp, leg_id, state_.sdp_session_id, ++state_.sdp_version);
+  }
   if (!answer.ok) {
     out.commands.push_back(respond(r, answer.status ? answer.status : 488, "Not Acceptable Here",
                                    "Warning: " + answer.warning + "\r\n"));
@@ -388,12 +390,14 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
   ep.msrp_may_receive = answer.leg.offer_direction != "sendonly" && answer.leg.offer_direction != "inactive";
   // §7.3: a participant that offered passive waits for the focus to connect.
   ep.msrp_connect_out = answer.leg.answer_setup == "active";
+  ep.awaiting_answer = offer.empty();
   // E38: the invitee dialed in while its dial-out is pending.
   supersede_dials(who.aor, ep, out);
   state_.endpoints.push_back(ep);
   // SESSIONS.md §8.2: the leg can be bound once our 2xx is out, and the
   // participant connects right after its ACK; copies wait until it binds.
-  msrp_add(out, state_.endpoints.back());
+  // With a delayed offer the participant's path is known only from the ACK.
+  if (!ep.awaiting_answer) msrp_add(out, state_.endpoints.back());
   if (std::find(state_.allowed.begin(), state_.allowed.end(), who.aor) == state_.allowed.end())
     state_.allowed.push_back(who.aor);
 
@@ -473,7 +477,21 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
   if (ep == state_.endpoints.end()) return out;  // duplicates and late reports are harmless
   switch (ev.kind) {
     case DialogEventKind::Confirmed:
+      if (ep->status == EndpointStatus::Joining && ep->awaiting_answer && !take_ack_answer(*ep, ev)) {
+        // §7.4: an ACK without a usable answer: BYE, never shown connected.
+        const std::string aor = ep->aor;
+        ep->status = EndpointStatus::Disconnecting;
+        ep->disconnection_method = "booted";
+        withdraw_superseded(out, *ep);
+        out.commands.push_back(Hangup{ep->dialog, "SIP;cause=488;text=\"Not Acceptable Here\""});
+        after_departure(out, aor, true, now_ms);
+        break;
+      }
       if (ep->status == EndpointStatus::Joining) {
+        if (ep->awaiting_answer) {
+          ep->awaiting_answer = false;
+          msrp_add(out, *ep);
+        }
         ep->status = EndpointStatus::Connected;
         ep->joined_ms = now_ms;  // <joining-info><when>: the join completed now
         withdraw_superseded(out, *ep);
@@ -1183,6 +1201,25 @@ void GroupSession::withdraw_superseded(Effects& out, Endpoint& ep) {
     roster(out).changed.push_back(std::move(gone));
   }
   ep.withdraws_entity.clear();
+}
+
+// §7.4: the answer to the offer our 2xx carried, from the ACK. Fills the
+// leg as answer_msrp_offer does for an offer; false when it is unusable.
+bool GroupSession::take_ack_answer(Endpoint& ep, const transport::DialogEvent& ack) const {
+  if (codec::media_type(ack.content_type) != "application/sdp") return false;
+  auto a = codec::read_msrp_answer(ack.body, config_.msrp, ep.msrp_leg_id);
+  if (!a.ok) return false;
+  ep.msrp_local_path = a.leg.local_path;
+  ep.msrp_remote_path = a.leg.remote_path;
+  ep.last_offer = ack.body;
+  ep.msrp_accept_types = a.leg.accept_types;
+  ep.msrp_accept_wrapped_types = a.leg.accept_wrapped_types;
+  ep.msrp_max_size = a.leg.max_size.value_or(0);
+  ep.msrp_private_messages = a.leg.private_messages;
+  ep.msrp_may_send = a.leg.offer_direction != "recvonly" && a.leg.offer_direction != "inactive";
+  ep.msrp_may_receive = a.leg.offer_direction != "sendonly" && a.leg.offer_direction != "inactive";
+  ep.msrp_connect_out = a.leg.answer_setup == "active";
+  return true;
 }
 
 }  // namespace imserver::session

@@ -62,11 +62,14 @@ struct Endpoint {
   // Privacy: id/user (SESSIONS.md §5, E51): the anonymous <user entity>
   // shown instead of the AoR; empty when the user is not anonymous.
   std::string shown_as;
+  // Delayed offer (SESSIONS.md §7.4): our 2xx carried the offer; the answer
+  // comes in the ACK.
+  bool awaiting_answer = false;
   MSGPACK_DEFINE(dialog, join_request, aor, entity, status, joined_ms, disconnection_method, disconnected_by,
                  msrp_local_path, msrp_remote_path, last_offer, sdp_answer, msrp_leg_id, msrp_accept_types,
                  msrp_accept_wrapped_types, msrp_max_size, msrp_private_messages, msrp_may_send, msrp_may_receive,
                  msrp_registered, disconnection_reason, joining_method, referred_by, msrp_connect_out,
-                 withdraws_entity, aliases, shown_as);
+                 withdraws_entity, aliases, shown_as, awaiting_answer);
 };
 
 // SESSIONS.md §1.3 dial-out states of an invitee until its INVITE has a
@@ -235,6 +238,7 @@ class GroupSession {
   // A dial-in by `aor` was accepted: its pending dial-out is cancelled (E38).
   void supersede_dials(const std::string& aor, Endpoint& dial_in, Effects& out);
   void report_invitation(Effects& out, const Invitation& inv) const;
+  bool take_ack_answer(Endpoint& ep, const transport::DialogEvent& ack) const;
   // The provisional endpoint a dial-in superseded leaves the roster.
   void withdraw_superseded(Effects& out, Endpoint& ep);
   void wake_for_dials(Effects& out) const;

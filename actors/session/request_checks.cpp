@@ -244,9 +244,9 @@ std::variant<policy::AssertedIdentity, Respond> check_creation(const InboundRequ
     if (!parsed.ok()) return respond(r, static_cast<uint16_t>(parsed.status), parsed.reason);
     list->invitees = std::move(parsed.invitees);
   }
-  // C8: test the offer now so a refused one never allocates an identity.
-  if (invite_body.sdp.empty())
-    return respond(r, 488, "Not Acceptable Here", warning_line(399, msrp.warn_agent, "Delayed offer not supported"));
+  // C8: test the offer now so a refused one never allocates an identity. No
+  // offer at all is a delayed offer: the focus offers in its 2xx (§7.4).
+  if (invite_body.sdp.empty()) return *who;
   auto answer = codec::answer_msrp_offer(invite_body.sdp, msrp, "validationonly00", 0, 0);
   if (!answer.ok) return respond(r, 488, "Not Acceptable Here", "Warning: " + answer.warning + "\r\n");
   return *who;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <set>
+#include <thread>
 
 #include "tests/conference/dialout_fixture.hpp"
 
@@ -687,6 +688,112 @@ TEST_P(DialoutTest, PassiveOfferFocusConnects) {
   EXPECT_EQ(bind->to_path(), std::vector<std::string>{path});
   EXPECT_EQ(bind->from_path(), std::vector<std::string>{sdp_attr(r.final.body, "path")});
   EXPECT_NE(bind->header("Message-ID"), nullptr);
+}
+
+// TC-J31 (§7.4): a creating INVITE without a body gets the focus's offer
+// (actpass) in the 200; (a) the ACK's answer makes the user connected and its
+// MSRP leg usable; (b) an ACK without an answer is followed by the focus's BYE.
+TEST_P(DialoutTest, DelayedOffer) {
+  start_dialout({"--join.adhoc-policy=anyone"});
+  for (const bool with_answer : {true, false}) {
+    SCOPED_TRACE(with_answer ? "(a) answer in the ACK" : "(b) ACK without a body");
+    auto& ua = *user(with_answer ? "alice" : "dan").ua;
+    auto tx = ua.send_request("INVITE", kFactory, kFactory);
+    auto ok = ua.final_response(tx, 3s);
+    ASSERT_TRUE(ok && ok->status == 200) << ua.transcript();
+    EXPECT_EQ(sdp_attr(ok->body, "setup"), "actpass") << ok->body;
+    const std::string focus_path = sdp_attr(ok->body, "path");
+    EXPECT_EQ(focus_path.rfind("msrp://127.0.0.1:" + std::to_string(server_.msrp_port()) + "/", 0), 0u) << ok->body;
+    RequestSpec ack;
+    ack.method = "ACK";
+    ack.call_id = tx.call_id;
+    ack.cseq = tx.cseq;
+    ack.contact = false;
+    ack.pai = false;
+    ack.request_uri = "sip:gs-" + std::string(with_answer ? "1" : "2") + "@im.example.com";
+    ack.extra_headers = "From: " + parse_sip_message(tx.raw)->header("From").value_or("") +
+                        "\r\nTo: " + ok->header("To").value_or("") + "\r\n";
+    std::string own_path;
+    if (with_answer) {
+      std::string answer = ua.sdp_offer();
+      own_path = sdp_attr(answer, "path");
+      answer.replace(answer.find("a=setup:actpass"), 15, "a=setup:active");
+      ack.content_type = "application/sdp";
+      ack.body = answer;
+    }
+    ua.send(ack);
+    if (with_answer) {
+      // The leg exists once the session has seen the ACK, and the ACK and the
+      // MSRP connection take different paths: a bind that overtakes the ACK
+      // gets 481 and is tried again, as a client would after a short wait.
+      MsrpClient m(own_path);
+      ASSERT_TRUE(m.connect("127.0.0.1", server_.msrp_port()));
+      std::optional<codec::msrp::Frame> bound;
+      for (int attempt = 0; attempt < 5; ++attempt) {
+        bound = m.wait_response(m.bodiless_send(focus_path));
+        if (!bound || bound->status != 481) break;
+        std::this_thread::sleep_for(100ms);
+      }
+      ASSERT_TRUE(bound) << m.transcript();
+      EXPECT_EQ(bound->status, 200);
+      EXPECT_TRUE(ua.nothing_arrives("BYE", 500ms));
+    } else {
+      auto bye = ua.wait_request("BYE", 3s);
+      ASSERT_TRUE(bye) << ua.transcript();
+      EXPECT_EQ(bye->call_id(), tx.call_id);
+    }
+  }
+}
+
+// TC-J13 (§4.1 J-b, §7.5): lists belong to the factory: a list at a session
+// identity and a list in a re-INVITE get 420.
+TEST_P(DialoutTest, ListsOutsideTheFactory) {
+  start_dialout({"--join.adhoc-policy=anyone"});
+  join("alice", kFactory);
+  join("carol");
+  auto& h = *user("henry").ua;
+  const std::string body = multipart(h.sdp_offer(), list_xml({{"sip:x@example.com", "to", false}}));
+  auto r = h.invite(kGs1, "Require: recipient-list-invite\r\n", std::string("multipart/mixed;boundary=") + kListBoundary,
+                    body);
+  EXPECT_EQ(r.final.status, 420) << r.final.raw;
+  EXPECT_TRUE(contains(r.final.header("Unsupported").value_or(""), "recipient-list-invite")) << r.final.raw;
+  auto& carol = user("carol");
+  auto re = carol.ua->send_in_dialog(carol.invite, "INVITE", "Require: recipient-list-invite\r\n",
+                                     std::string("multipart/mixed;boundary=") + kListBoundary,
+                                     multipart(carol.ua->sdp_offer(), list_xml({{"sip:x@example.com", "to", false}})));
+  auto answer = carol.ua->final_response(re);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 420) << answer->raw;
+  EXPECT_TRUE(contains(answer->header("Unsupported").value_or(""), "recipient-list-invite"));
+  carol.ua->send_ack(re, *answer);
+  // Carol is still in: her BYE gets 200.
+  auto bye = carol.ua->bye(carol.invite);
+  ASSERT_TRUE(bye);
+  EXPECT_EQ(bye->status, 200);
+}
+
+// TC-J24 (§4.3, E43): the same Contact in a new dialog replaces the old
+// dialog (focus BYE there) with no departure report.
+TEST_P(DialoutTest, SameContactRejoins) {
+  start_dialout({"--join.adhoc-policy=anyone"});
+  join("alice", kFactory);
+  join("bob");
+  join("carol");
+  subscribe("alice");
+  auto& carol = user("carol");
+  const Dialog old = carol.invite;
+  auto again = carol.ua->join(kGs1);  // same UA: same Contact, new Call-ID
+  ASSERT_TRUE(again.ok) << again.final.raw;
+  auto bye = carol.ua->wait_for(
+      [&](const SipMessage& m) { return m.method == "BYE" && m.call_id() == old.call_id; }, 3s);
+  EXPECT_TRUE(bye) << "the focus ends the old dialog";
+  for (int i = 0; i < 2; ++i) {
+    auto n = next_notify("alice", 200, 1s);
+    if (!n) break;
+    auto doc = parse_conference_doc(n->body);
+    if (const DocUser* u = doc.find_user("sip:carol@example.com"))
+      for (const auto& ep : u->endpoints) EXPECT_NE(ep.status, "disconnected") << n->body;
+  }
 }
 
 // TC-J23 (§5, §8.3 10b): two asserted identities, tel and sip: the sip one

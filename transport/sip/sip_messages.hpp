@@ -80,6 +80,9 @@ struct DialogEvent {
   DialogEventKind kind = DialogEventKind::Confirmed;
   uint16_t status = 0;  // ByeCompleted, RequestDone: final status (408 for a timeout)
   uint64_t token = 0;   // RequestDone: the token given to SendInDialog
+  // Confirmed: the ACK's body, which holds the answer when our 2xx carried
+  // the offer (delayed offer, SESSIONS.md §7.4).
+  std::string content_type, body;
 };
 
 // --- commands (actors -> transport) ---

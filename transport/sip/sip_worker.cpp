@@ -1279,7 +1279,13 @@ struct SipWorker::Impl {
     d->stop_retransmissions();
     if (d->state == Dialog::State::AwaitAck) {
       d->state = Dialog::State::Confirmed;
-      sink.on_dialog_event(DialogEvent{d->id, d->owner, DialogEventKind::Confirmed, 0});
+      DialogEvent confirmed{d->id, d->owner, DialogEventKind::Confirmed, 0};
+      confirmed.body = read_body(msg);
+      if (!confirmed.body.empty()) {
+        std::vector<Header> ignored;
+        read_headers(msg, ignored, confirmed.content_type, nullptr);
+      }
+      sink.on_dialog_event(std::move(confirmed));
       if (d->hangup_after_ack) send_bye(d);
     }
   }

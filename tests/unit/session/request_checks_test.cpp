@@ -80,7 +80,8 @@ TEST(CheckCreation, FirstFailingCheckDecides) {
        400, ""},
       {"offer without MSRP", [](InboundRequest& r) { r.body = "v=0\r\nm=audio 4000 RTP/AVP 0\r\n"; }, 488,
        "Warning: 304 im.example.com"},
-      {"delayed offer", [](InboundRequest& r) { r.body.clear(); }, 488, "Warning: 399"},
+      // SESSIONS.md §7.4: no offer is a delayed offer, answered in the ACK.
+      {"delayed offer", [](InboundRequest& r) { r.body.clear(); }, 0, ""},
   };
   for (const auto& c : cases) {
     auto r = factory_invite();

@@ -163,10 +163,25 @@ std::string MsrpSwitch::new_id(size_t hex_chars) {
 }
 
 MsrpSwitch::Leg* MsrpSwitch::leg_by_serial(uint64_t serial) {
-  auto id = leg_of_serial_.find(serial);
-  if (id == leg_of_serial_.end()) return nullptr;
-  auto it = legs_.find(id->second);
-  return it == legs_.end() ? nullptr : &it->second;
+  auto it = leg_of_serial_.find(serial);
+  return it == leg_of_serial_.end() ? nullptr : it->second;
+}
+
+void MsrpSwitch::add_pending(Leg& leg, uint64_t tid, PendingCopy pending) {
+  if (!pending_order_.empty() && pending.sent_ms < pending_order_.back().first) pending_order_sorted_ = false;
+  pending_order_.emplace_back(pending.sent_ms, tid);
+  pending_[tid] = pending;
+  leg.pending_tids.push_back(tid);
+}
+
+void MsrpSwitch::set_congested(Leg& leg, bool congested, int64_t now_ms) {
+  leg.congested = congested;
+  if (congested) {
+    leg.congested_since = now_ms;
+    congested_.insert(leg.serial);
+  } else {
+    congested_.erase(leg.serial);
+  }
 }
 
 // That message is over for this leg (§8.7: 413/415, 400/403); the rest of
@@ -183,13 +198,14 @@ void MsrpSwitch::drop_copy(Leg& leg, uint64_t copy_id) {
 void MsrpSwitch::add_leg(MsrpLeg info, int64_t now_ms) {
   const std::string id = info.leg_id;
   if (id.empty() || legs_.count(id)) return;
-  groups_[info.group].push_back(id);
   Leg leg;
   leg.info = std::move(info);
   leg.serial = next_serial_++;
   leg.remote_path_joined = join_path(leg.info.remote_path);
-  leg_of_serial_.emplace(leg.serial, id);
   Leg& added = legs_.emplace(id, std::move(leg)).first->second;
+  groups_[added.info.group].emplace(added.serial, &added);
+  dialogs_[added.info.dialog].push_back(id);
+  leg_of_serial_.emplace(added.serial, &added);
   if (added.info.connect_out) connect_out(added, now_ms);
 }
 
@@ -213,6 +229,7 @@ void MsrpSwitch::connect_out(Leg& leg, int64_t now_ms) {
     c.opened_ms = now_ms;  // the connect attempt is timed from here (on_tick)
     c.target = target;
     c.connecting = true;
+    connecting_.insert(conn);
     outgoing_.emplace(target, conn);
   }
   // Bound at once, not when the peer answers: copies for the leg queue for
@@ -241,22 +258,29 @@ void MsrpSwitch::send_binding(Leg& leg, ConnId conn, int64_t now_ms) {
   io_.write(conn, msrp::serialize(f));
   // Its response is awaited like a copy's: on_response fails the leg on a
   // non-2xx, on_tick after the response timeout.
-  pending_[tid] = PendingCopy{leg.serial, 0, now_ms, true};
+  add_pending(leg, tid, PendingCopy{leg.serial, 0, now_ms, true});
 }
 
 void MsrpSwitch::release_leg(const std::string& leg_id) {
   auto it = legs_.find(leg_id);
   if (it == legs_.end()) return;
   Leg& leg = it->second;
-  auto g = groups_.find(leg.info.group);
-  if (g != groups_.end()) {
-    g->second.erase(std::remove(g->second.begin(), g->second.end(), leg_id), g->second.end());
+  if (auto g = groups_.find(leg.info.group); g != groups_.end()) {
+    g->second.erase(leg.serial);
     if (g->second.empty()) groups_.erase(g);
   }
-  for (auto p = pending_.begin(); p != pending_.end();) {
-    if (p->second.leg_serial == leg.serial) p = pending_.erase(p);
-    else ++p;
+  if (auto d = dialogs_.find(leg.info.dialog); d != dialogs_.end()) {
+    auto& ids = d->second;
+    ids.erase(std::remove(ids.begin(), ids.end(), leg_id), ids.end());
+    if (ids.empty()) dialogs_.erase(d);
   }
+  // Only this leg's transactions; their pending_order_ entries go stale.
+  // The serial check keeps another leg's entry should a tid ever repeat.
+  for (const uint64_t tid : leg.pending_tids) {
+    auto p = pending_.find(tid);
+    if (p != pending_.end() && p->second.leg_serial == leg.serial) pending_.erase(p);
+  }
+  congested_.erase(leg.serial);
   leg_of_serial_.erase(leg.serial);
   const ConnId conn = leg.conn;
   legs_.erase(it);
@@ -270,9 +294,9 @@ void MsrpSwitch::release_leg(const std::string& leg_id) {
 }
 
 void MsrpSwitch::release_dialog(uint64_t dialog) {
-  std::vector<std::string> ids;
-  for (const auto& [id, leg] : legs_)
-    if (leg.info.dialog == dialog) ids.push_back(id);
+  auto d = dialogs_.find(dialog);
+  if (d == dialogs_.end()) return;
+  const std::vector<std::string> ids = d->second;  // release_leg edits the index
   for (const auto& id : ids) release_leg(id);
 }
 
@@ -288,7 +312,9 @@ void MsrpSwitch::fail(const std::string& leg_id, const char* reason) {
 
 void MsrpSwitch::on_connection(ConnId conn, int64_t now_ms) {
   auto [it, fresh] = conns_.try_emplace(conn, static_cast<size_t>(config_.max_message_size) + 16384);
-  if (fresh) it->second.opened_ms = now_ms;
+  if (!fresh) return;
+  it->second.opened_ms = now_ms;
+  unbound_.insert(conn);
 }
 
 void MsrpSwitch::on_closed(ConnId conn) { drop_connection(conn, false); }
@@ -297,6 +323,7 @@ void MsrpSwitch::on_connected(ConnId conn, int64_t now_ms) {
   auto c = conns_.find(conn);
   if (c == conns_.end() || !c->second.connecting) return;
   c->second.connecting = false;
+  connecting_.erase(conn);
   // Each leg's binding SEND goes first, then whatever copies queued while
   // connecting, without waiting for the binding's 200: the peer reads the
   // connection in order, so it has bound the session before it sees the
@@ -333,6 +360,8 @@ void MsrpSwitch::drop_connection(ConnId conn, bool close) {
     if (out != outgoing_.end() && out->second == conn) outgoing_.erase(out);
   }
   conns_.erase(c);
+  connecting_.erase(conn);
+  unbound_.erase(conn);
   if (close) io_.close(conn);
 }
 
@@ -462,6 +491,10 @@ void MsrpSwitch::on_send(ConnId conn, Leg& leg, msrp::Frame& f, int64_t now_ms) 
   if (in_it == leg.inbound.end()) {
     if (leg.inbound.size() >= config_.max_inflight_per_leg) return answer(conn, leg, f, 413, "Too Many Messages");
     in_it = leg.inbound.emplace(mid, Inbound{}).first;
+    if (!leg.listed_inbound) {  // for the chunk timeout (on_tick)
+      leg.listed_inbound = true;
+      inbound_legs_.push_back(leg.serial);
+    }
     in_it->second.success_report = success_report;
     in_it->second.failure_report = failure_report;
     in_it->second.from_path = f.from_path();
@@ -590,18 +623,16 @@ uint16_t MsrpSwitch::route(const Leg& from, const codec::cpim::CpimParse& parsed
   // 10d: the session (or the RCS anonymous group address) means everyone.
   const bool anonymous = to == "sip:anonymous@anonymous.invalid";
   if (to == identity_key(from.info.group) || (anonymous && config_.anonymous_to_is_group)) {
-    for (const auto& id : group->second) {
-      if (id == from.info.leg_id) continue;
-      const Leg& l = legs_.at(id);
-      if (accepts(l)) recipients->push_back(id);
+    for (const auto& [serial, l] : group->second) {
+      if (serial == from.serial) continue;
+      if (accepts(*l)) recipients->push_back(l->info.leg_id);
     }
     return 0;
   }
   std::vector<const Leg*> target;
-  for (const auto& id : group->second) {
-    const Leg& l = legs_.at(id);
-    if (l.info.aor == to || std::find(l.info.aliases.begin(), l.info.aliases.end(), to) != l.info.aliases.end())
-      target.push_back(&l);
+  for (const auto& [serial, l] : group->second) {
+    if (l->info.aor == to || std::find(l->info.aliases.begin(), l->info.aliases.end(), to) != l->info.aliases.end())
+      target.push_back(l);
   }
   if (target.empty()) {
     *comment = "Recipient Not In Session";
@@ -627,9 +658,9 @@ uint16_t MsrpSwitch::route(const Leg& from, const codec::cpim::CpimParse& parsed
     recipients->push_back(l->info.leg_id);
   }
   if (config_.private_copy_to_sender) {  // the sender's other devices keep the conversation
-    for (const auto& id : group->second) {
-      const Leg& l = legs_.at(id);
-      if (id != from.info.leg_id && l.info.aor == from.info.aor && accepts(l) &&
+    for (const auto& [serial, l] : group->second) {
+      const std::string& id = l->info.leg_id;
+      if (serial != from.serial && l->info.aor == from.info.aor && accepts(*l) &&
           std::find(recipients->begin(), recipients->end(), id) == recipients->end())
         recipients->push_back(id);
     }
@@ -663,12 +694,14 @@ void MsrpSwitch::enqueue(Leg& leg, std::shared_ptr<const std::string> body, int6
   leg.queued_bytes += body->size();
   leg.queue.push_back(Copy{std::move(body), random64(), random64(), 0});
   ++stats_.copies_queued;
+  if (!leg.listed_queued) {  // on_tick pumps what is still waiting then
+    leg.listed_queued = true;
+    queued_legs_.push_back(leg.serial);
+  }
   const double high = config_.congestion_high_water;
   if (leg.queue.size() >= high * static_cast<double>(config_.queue_max_messages) ||
-      leg.queued_bytes >= high * static_cast<double>(config_.queue_max_bytes)) {
-    leg.congested = true;
-    leg.congested_since = now_ms;
-  }
+      leg.queued_bytes >= high * static_cast<double>(config_.queue_max_bytes))
+    set_congested(leg, true, now_ms);
 }
 
 void MsrpSwitch::pump(ConnId conn, int64_t now_ms) {
@@ -729,7 +762,7 @@ void MsrpSwitch::pump(ConnId conn, int64_t now_ms) {
           copy_order_.pop_front();
         }
       }
-      pending_[tid] = PendingCopy{leg.serial, copy.id, now_ms};
+      add_pending(leg, tid, PendingCopy{leg.serial, copy.id, now_ms});
       copy.sent += n;
       ++stats_.chunks_sent;
       backlog += bytes.size();
@@ -739,7 +772,7 @@ void MsrpSwitch::pump(ConnId conn, int64_t now_ms) {
         leg.queue.pop_front();
         if (leg.congested && leg.queue.size() < 0.5 * static_cast<double>(config_.queue_max_messages) &&
             leg.queued_bytes < 0.5 * static_cast<double>(config_.queue_max_bytes))
-          leg.congested = false;
+          set_congested(leg, false, now_ms);
       }
     }
     if (!sent) break;
@@ -756,6 +789,9 @@ void MsrpSwitch::on_response(const msrp::Frame& frame, int64_t now_ms) {
   pending_.erase(p);
   Leg* leg = leg_by_serial(pending.leg_serial);
   if (!leg) return;
+  // Answers mostly come in the order sent, so this finds it at the front.
+  auto& tids = leg->pending_tids;
+  if (auto t = std::find(tids.begin(), tids.end(), *tid); t != tids.end()) tids.erase(t);
   if (pending.binding) {  // the peer refused to bind the session to this connection
     if (frame.status < 200 || frame.status >= 300) fail(leg->info.leg_id, "MSRP failure");
     return;
@@ -797,42 +833,94 @@ void MsrpSwitch::on_report(Leg& leg, const msrp::Frame& frame) {
 // ---------------------------------------------------------------- timers
 
 void MsrpSwitch::on_tick(int64_t now_ms) {
+  // Everything here walks the indexes, never all legs or connections: with
+  // 100,000 legs a tick must not cost a pass over each of them.
   std::vector<std::pair<std::string, const char*>> failing;
-  for (const auto& [tid, p] : pending_) {
-    if (now_ms - p.sent_ms < config_.response_timeout_ms) continue;
-    if (Leg* leg = leg_by_serial(p.leg_serial)) failing.emplace_back(leg->info.leg_id, "MSRP timeout");
+
+  // Response timeouts, oldest first; stop at the first one not yet due.
+  if (!pending_order_sorted_) {
+    std::stable_sort(pending_order_.begin(), pending_order_.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    pending_order_sorted_ = true;
+  }
+  // Answered and released transactions leave stale entries behind the
+  // oldest live one; once they outnumber the live ones, drop them all.
+  if (pending_order_.size() > 2 * pending_.size() + 1024) {
+    std::deque<std::pair<int64_t, uint64_t>> live;
+    for (const auto& e : pending_order_) {
+      auto p = pending_.find(e.second);
+      if (p != pending_.end() && p->second.sent_ms == e.first) live.push_back(e);
+    }
+    pending_order_ = std::move(live);
+  }
+  while (!pending_order_.empty()) {
+    const auto [sent_ms, tid] = pending_order_.front();
+    auto p = pending_.find(tid);
+    if (p != pending_.end() && p->second.sent_ms == sent_ms) {
+      if (now_ms - sent_ms < config_.response_timeout_ms) break;
+      // Its leg fails below, which drops the transaction from pending_.
+      if (Leg* leg = leg_by_serial(p->second.leg_serial)) failing.emplace_back(leg->info.leg_id, "MSRP timeout");
+    }
+    pending_order_.pop_front();
   }
   // An outgoing connection that is not up within the response timeout
   // (the kernel would keep trying for minutes) fails its legs the same way.
-  for (const auto& [id, c] : conns_) {
-    if (!c.connecting || now_ms - c.opened_ms < config_.response_timeout_ms) continue;
-    for (const auto& leg_id : c.legs) failing.emplace_back(leg_id, "MSRP timeout");
+  for (const ConnId id : connecting_) {
+    auto c = conns_.find(id);
+    if (c == conns_.end() || now_ms - c->second.opened_ms < config_.response_timeout_ms) continue;
+    for (const auto& leg_id : c->second.legs) failing.emplace_back(leg_id, "MSRP timeout");
   }
-  for (auto& [id, leg] : legs_) {
-    if (leg.congested && now_ms - leg.congested_since >= config_.congestion_kick_ms)
-      failing.emplace_back(id, "MSRP congestion");
-    for (auto in = leg.inbound.begin(); in != leg.inbound.end();) {
-      if (now_ms - in->second.last_chunk_ms >= config_.chunk_timeout_ms) in = leg.inbound.erase(in);
+  for (const uint64_t serial : congested_) {
+    const Leg* leg = leg_by_serial(serial);
+    if (leg && now_ms - leg->congested_since >= config_.congestion_kick_ms)
+      failing.emplace_back(leg->info.leg_id, "MSRP congestion");
+  }
+  // Chunk timeouts: only legs that started reassembling a message since
+  // they were last seen here with nothing in progress.
+  std::vector<uint64_t> inbound;
+  inbound.swap(inbound_legs_);
+  for (const uint64_t serial : inbound) {
+    Leg* leg = leg_by_serial(serial);
+    if (!leg) continue;
+    for (auto in = leg->inbound.begin(); in != leg->inbound.end();) {
+      if (now_ms - in->second.last_chunk_ms >= config_.chunk_timeout_ms) in = leg->inbound.erase(in);
       else ++in;
     }
+    leg->listed_inbound = !leg->inbound.empty();
+    if (leg->listed_inbound) inbound_legs_.push_back(serial);
   }
   for (const auto& [id, reason] : failing) fail(id, reason);
+
+  // Connections that never bound a leg within the bind timeout. A
+  // connection in unbound_ that has bound one is done with the list.
   std::vector<ConnId> idle;
-  for (const auto& [id, c] : conns_)
-    if (c.legs.empty() && now_ms - c.opened_ms >= config_.bind_timeout_ms) idle.push_back(id);
-  for (ConnId id : idle) drop_connection(id, true);
-  // Connections whose socket drained without telling us (the kernel took
-  // it all) get their waiting copies now.
-  std::vector<ConnId> waiting;
-  for (const auto& [id, c] : conns_) {
-    for (const auto& leg_id : c.legs) {
-      auto l = legs_.find(leg_id);
-      if (l != legs_.end() && !l->second.queue.empty()) {
-        waiting.push_back(id);
-        break;
-      }
+  for (auto u = unbound_.begin(); u != unbound_.end();) {
+    auto c = conns_.find(*u);
+    if (c == conns_.end() || !c->second.legs.empty()) {
+      u = unbound_.erase(u);
+      continue;
     }
+    if (now_ms - c->second.opened_ms >= config_.bind_timeout_ms) idle.push_back(*u);
+    ++u;
   }
+  for (ConnId id : idle) drop_connection(id, true);
+
+  // Connections whose socket drained without telling us (the kernel took
+  // it all) get their waiting copies now: those of legs that had copies
+  // queued since the last tick and still have.
+  std::vector<uint64_t> queued;
+  queued.swap(queued_legs_);
+  std::vector<ConnId> waiting;
+  for (const uint64_t serial : queued) {
+    Leg* leg = leg_by_serial(serial);
+    if (!leg) continue;
+    leg->listed_queued = !leg->queue.empty();
+    if (!leg->listed_queued) continue;
+    queued_legs_.push_back(serial);
+    if (leg->conn && conns_.count(leg->conn)) waiting.push_back(leg->conn);
+  }
+  std::sort(waiting.begin(), waiting.end());
+  waiting.erase(std::unique(waiting.begin(), waiting.end()), waiting.end());
   for (ConnId id : waiting) pump(id, now_ms);
 }
 

@@ -147,6 +147,13 @@ class MsrpSwitch {
     std::unordered_set<std::string> recent_set;
     std::unordered_set<std::string> refused_ids;  // 413: later chunks get 413 too
     std::map<std::string, Inbound> inbound;
+    // Transaction ids of this leg in pending_, so releasing the leg touches
+    // only its own entries (one scan of pending_ per release was O(n²) over
+    // a teardown).
+    std::vector<uint64_t> pending_tids;
+    // Listed in queued_legs_ / inbound_legs_ (see there).
+    bool listed_queued = false;
+    bool listed_inbound = false;
   };
   struct Connection {
     codec::msrp::StreamParser parser;
@@ -194,16 +201,40 @@ class MsrpSwitch {
   uint64_t random64();
   Leg* leg_by_serial(uint64_t serial);
   void drop_copy(Leg& leg, uint64_t copy_id);
+  void add_pending(Leg& leg, uint64_t tid, PendingCopy pending);
+  void set_congested(Leg& leg, bool congested, int64_t now_ms);
 
   MsrpSwitchConfig config_;
   ConnectionIo& io_;
   std::unordered_map<std::string, Leg> legs_;
   std::unordered_map<ConnId, Connection> conns_;
   std::unordered_map<std::string, ConnId> outgoing_;  // "host:port" -> our connection there
-  std::unordered_map<std::string, std::vector<std::string>> groups_;  // group -> its leg ids
-  std::unordered_map<uint64_t, std::string> leg_of_serial_;
+  // Indexes, so that no event scans every leg or connection: a release
+  // costs O(legs involved) and a tick O(what is due or was recently busy).
+  // Leg pointers stay valid while the leg is in legs_ (an unordered_map
+  // never moves its elements) and each index drops the leg on release.
+  // Group members are keyed by serial, i.e. in the order they were added,
+  // which is the order fan-out and routing have always walked them in.
+  std::unordered_map<std::string, std::map<uint64_t, Leg*>> groups_;
+  std::unordered_map<uint64_t, std::vector<std::string>> dialogs_;  // dialog -> its leg ids
+  std::unordered_map<uint64_t, Leg*> leg_of_serial_;
   uint64_t next_serial_ = 1;
   std::unordered_map<uint64_t, PendingCopy> pending_;  // by transaction id (16 hex digits we chose)
+  // pending_ in the order sent, for the response timeout: the front is the
+  // oldest. Entries answered or released meanwhile stay until they reach
+  // the front (or a compaction) and are skipped then. The worker's clock is
+  // monotonic; should times ever go backwards the deque is sorted again
+  // before use.
+  std::deque<std::pair<int64_t, uint64_t>> pending_order_;
+  bool pending_order_sorted_ = true;
+  std::unordered_set<uint64_t> congested_;      // serials of congested legs
+  std::unordered_set<ConnId> connecting_;       // outgoing connections not up yet
+  std::unordered_set<ConnId> unbound_;          // connections with no leg bound yet (bind timeout)
+  // Serials of legs that had copies queued, or an incoming message being
+  // reassembled, since the last tick (a leg appears once: see Leg::listed_*);
+  // the tick looks at these only and keeps those still waiting.
+  std::vector<uint64_t> queued_legs_;
+  std::vector<uint64_t> inbound_legs_;
   // Copy id -> leg serial, for REPORTs about copies; the oldest entries
   // are forgotten first so the map stays bounded.
   std::unordered_map<uint64_t, uint64_t> copy_owner_;

@@ -626,3 +626,119 @@ TEST(MsrpSwitch, ConnectOutReusesTheConnectionToTheSameHostAndPort) {
   ASSERT_EQ(f.io.dials.size(), 2u);
   EXPECT_NE(f.io.dials[1].conn, c);
 }
+
+// The switch keeps indexes (dialog -> legs, group -> legs, per-leg
+// transactions, what the tick must look at) instead of scanning every leg;
+// these pin what the scans did.
+
+TEST(MsrpSwitch, ReleaseDialogReleasesEveryLegOfThatDialogAndNoOther) {
+  Fixture f;
+  f.join({"alice", "bob", "carol"});  // dialogs 5, 3, 5 (leg() uses the name's length)
+  f.sw->on_bytes(f.conn["bob"], send("bob", "rd000001", "m-rd1", cpim("sip:bob@example.com", kGroup, "one")), 0);
+  ASSERT_EQ(f.io.take(f.conn["alice"]).size(), 1u);  // copies in flight to alice and carol
+  ASSERT_EQ(f.io.take(f.conn["carol"]).size(), 1u);
+  f.sw->release_dialog(5);
+  EXPECT_EQ(f.sw->leg_count(), 1u);
+  std::vector<ConnId> closed = f.io.closed;
+  std::sort(closed.begin(), closed.end());
+  EXPECT_EQ(closed, (std::vector<ConnId>{f.conn["alice"], f.conn["carol"]}));
+  f.sw->release_dialog(5);  // nothing left to do
+  f.sw->release_dialog(99);
+  EXPECT_EQ(f.sw->leg_count(), 1u);
+  // Their copies' transactions went with them: no timeout later.
+  f.sw->on_tick(100000);
+  EXPECT_TRUE(f.io.failures.empty());
+
+  // alice again, on a new connection and a new leg of the same dialog:
+  // she is in the group once and a later release_dialog finds her.
+  f.sw->add_leg(leg("alice"), 100000);
+  f.sw->on_connection(20, 100000);
+  f.sw->on_bytes(20, send("alice", "rebind01", "b-again", ""), 100000);
+  ASSERT_EQ(f.io.take(20).size(), 1u);
+  f.sw->on_bytes(f.conn["bob"], send("bob", "rd000002", "m-rd2", cpim("sip:bob@example.com", kGroup, "two")), 100000);
+  auto copies = f.io.take(20);
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(copies[0].body, cpim("sip:bob@example.com", kGroup, "two"));
+  f.sw->release_dialog(5);
+  EXPECT_EQ(f.sw->leg_count(), 1u);
+  f.sw->release_dialog(3);
+  EXPECT_EQ(f.sw->leg_count(), 0u);
+  EXPECT_EQ(f.sw->connection_count(), 0u);
+}
+
+TEST(MsrpSwitch, AnsweredCopiesDoNotTimeOutAndUnansweredOnesDoEvenWhenTimeGoesBack) {
+  Fixture f;
+  f.join({"alice", "bob", "carol"});
+  f.sw->on_bytes(f.conn["alice"], send("alice", "ans00001", "m-a1", cpim("sip:alice@example.com", kGroup, "x")), 50000);
+  // bob answers his copy, carol never does.
+  auto bob_copy = f.io.take(f.conn["bob"]);
+  ASSERT_EQ(bob_copy.size(), 1u);
+  f.sw->on_bytes(f.conn["bob"], codec::msrp::serialize(codec::msrp::make_response(bob_copy[0], 200, "OK", local("bob"))),
+                 50001);
+  ASSERT_EQ(f.io.take(f.conn["carol"]).size(), 1u);
+  // A later copy stamped with an earlier time (the clock went back): its
+  // timeout counts from that time all the same.
+  f.sw->on_bytes(f.conn["carol"], send("carol", "ans00002", "m-a2", cpim("sip:carol@example.com", kGroup, "y")), 0);
+  auto bob_second = f.io.take(f.conn["bob"]);
+  ASSERT_EQ(bob_second.size(), 1u);
+  ASSERT_EQ(f.io.take(f.conn["alice"]).size(), 2u);  // her 200 and carol's message
+  f.sw->on_tick(29999);
+  EXPECT_TRUE(f.io.failures.empty());
+  f.sw->on_tick(30000);  // alice and bob: carol's message at 0
+  ASSERT_EQ(f.io.failures.size(), 2u);
+  std::vector<std::string> failed = {f.io.failures[0].leg_id, f.io.failures[1].leg_id};
+  std::sort(failed.begin(), failed.end());
+  EXPECT_EQ(failed, (std::vector<std::string>{leg("alice").leg_id, leg("bob").leg_id}));
+  f.sw->on_tick(79999);
+  EXPECT_EQ(f.io.failures.size(), 2u);
+  f.sw->on_tick(80000);  // carol: alice's message at 50000
+  ASSERT_EQ(f.io.failures.size(), 3u);
+  EXPECT_EQ(f.io.failures[2].leg_id, leg("carol").leg_id);
+  EXPECT_EQ(f.io.failures[2].reason, "MSRP timeout");
+  EXPECT_EQ(f.sw->leg_count(), 0u);
+}
+
+TEST(MsrpSwitch, TickClosesUnboundConnectionsDropsStaleChunksAndPumpsDrainedConnections) {
+  MsrpSwitchConfig c;
+  c.response_timeout_ms = 10000000;  // unanswered copies stay out of this test
+  Fixture f(c);
+  f.join({"alice", "bob"});
+  f.sw->on_connection(30, 1000);  // never binds
+  f.sw->on_connection(31, 1000);  // binds carol later
+  f.sw->add_leg(leg("carol"), 1000);
+  f.sw->on_bytes(31, send("carol", "bindc001", "b-c", ""), 1000);
+  ASSERT_EQ(f.io.take(31).size(), 1u);
+  // Half a message from alice, then silence past the chunk timeout.
+  const std::string body = cpim("sip:alice@example.com", kGroup, "split in two");
+  const std::string half = body.substr(0, 20);
+  f.sw->on_bytes(f.conn["alice"],
+                 send("alice", "half0001", "m-half", half, {}, "1-20/" + std::to_string(body.size()), EndFlag::More),
+                 1000);
+  ASSERT_EQ(f.io.take(f.conn["alice"]).size(), 1u);
+  // bob's socket is full: his copy of another message waits in his queue.
+  f.io.backlog_of[f.conn["bob"]] = 1u << 30;
+  f.sw->on_bytes(f.conn["alice"], send("alice", "wait0001", "m-wait", cpim("sip:alice@example.com", kGroup, "w")), 1000);
+  EXPECT_TRUE(f.io.take(f.conn["bob"]).empty());
+  ASSERT_EQ(f.io.take(31).size(), 1u);  // carol's copy
+
+  f.sw->on_tick(1000 + 29999);
+  EXPECT_TRUE(f.io.closed.empty());
+  EXPECT_TRUE(f.io.take(f.conn["bob"]).empty());
+  f.io.backlog_of[f.conn["bob"]] = 0;  // drained without a writable event
+  f.sw->on_tick(1000 + 30000);
+  EXPECT_EQ(f.io.closed, std::vector<ConnId>{30});  // not 31, which bound a leg
+  auto waited = f.io.take(f.conn["bob"]);
+  ASSERT_EQ(waited.size(), 1u);
+  EXPECT_EQ(waited[0].body, cpim("sip:alice@example.com", kGroup, "w"));
+
+  // The rest of the first message after the chunk timeout: the first half
+  // was dropped, so the message never completes and nobody gets it.
+  f.sw->on_tick(1000 + 540000);
+  f.sw->on_bytes(f.conn["alice"],
+                 send("alice", "half0002", "m-half", body.substr(20), {},
+                      "21-" + std::to_string(body.size()) + "/" + std::to_string(body.size())),
+                 1000 + 540001);
+  EXPECT_TRUE(f.io.take(f.conn["bob"]).empty());
+  EXPECT_TRUE(f.io.take(31).empty());
+  EXPECT_EQ(f.sw->stats().messages_in, 1u);  // only "w"
+}

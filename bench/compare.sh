@@ -16,9 +16,11 @@
 #       watchers, bench/peers/kamailio-presence.cfg)
 #   (c) NOTIFYs/s, imserver / imbench's raw UDP sender (sendmmsg, in process)
 #   latency p50/p99 of BYE -> 200 and BYE -> last NOTIFY
-#   resident memory of imserver per joined and subscribed participant
-#   (imbench --setup-only, 100,000 participants; --quick 10,000)
-# and sweeps the offered leave rate against imserver and Kamailio (a). All
+#   resident memory of imserver per participant, joined only and joined
+#   with one conference subscription each (imbench --setup-only, 100,000
+#   participants; --quick 10,000)
+# and sweeps the offered leave rate against imserver and Kamailio (a); the
+# flat-out and fan-out runs are repeated (3 times; median). All
 # results go to OUT/compare.json (one file), the sweep to OUT/compare.png
 # (gnuplot). OUT defaults to DIR/compare.
 #
@@ -58,8 +60,10 @@ for b in "$IMSERVER" "$IMBENCH"; do
   [ -x "$b" ] || { echo "compare.sh: $b is missing; build first (cmake --build $BUILD_DIR)" >&2; exit 2; }
 done
 
-KAMAILIO=$(command -v kamailio || { [ -x /usr/sbin/kamailio ] && echo /usr/sbin/kamailio; }) || true
-if [ -z "$KAMAILIO" ]; then
+# KAMAILIO=PATH in the environment picks another binary (a missing one
+# shows the skip).
+KAMAILIO=${KAMAILIO:-$(command -v kamailio || { [ -x /usr/sbin/kamailio ] && echo /usr/sbin/kamailio; })}
+if [ -z "$KAMAILIO" ] || [ ! -x "$KAMAILIO" ]; then
   echo "compare.sh: SKIP: kamailio is not installed (apt-get install kamailio kamailio-presence-modules)" >&2
   exit 77
 fi
@@ -75,31 +79,35 @@ GNUPLOT=$(command -v gnuplot || true)
 # ------------------------------------------------------------------ sizes
 # Every imbench run lasts DUR seconds of load after its set-up; LEAVE_* is
 # the population the leave sweep works on (imbench rejoins every leaver, so
-# it stays constant), FAN_* the fan-out runs (K subscribers of one session),
-# MEM_* the memory run.
+# it stays constant), FAN_* the fan-out runs (FAN_K subscribers of one
+# session of FAN_P participants), MEM_* the memory runs; REPEATS of the
+# flat-out leave and of the fan-out runs.
 case "$PROFILE" in
   full)
-    DUR=5; SWEEP="1000 2000 5000 10000 20000 0"
+    DUR=5; SWEEP="1000 2000 5000 10000 20000 0"; REPEATS=3
     LEAVE_S=100; LEAVE_P=50
-    FAN_S=1; FAN_P=10; FAN_K=1000
-    MEM_S=1000; MEM_P=100; MEM_K=100
+    FAN_P=10; FAN_K=1000
+    MEM_S=1000; MEM_P=100
     ;;
   quick)
-    DUR=3; SWEEP="1000 5000 0"
+    DUR=3; SWEEP="1000 5000 0"; REPEATS=1
     LEAVE_S=20; LEAVE_P=50
-    FAN_S=1; FAN_P=10; FAN_K=500
-    MEM_S=100; MEM_P=100; MEM_K=100
+    FAN_P=10; FAN_K=500
+    MEM_S=100; MEM_P=100
     ;;
   smoke)
-    DUR=1; SWEEP="200 0"
+    DUR=1; SWEEP="200 0"; REPEATS=1
     LEAVE_S=2; LEAVE_P=5
-    FAN_S=1; FAN_P=3; FAN_K=20
-    MEM_S=5; MEM_P=10; MEM_K=10
+    FAN_P=3; FAN_K=20
+    MEM_S=5; MEM_P=10
     ;;
 esac
 # A run gets its load time plus this much for set-up and tear-down before
 # `timeout` ends it (and the run counts as failed).
-RUN_SLACK_S=$([ "$PROFILE" = full ] && echo 240 || echo 60)
+RUN_SLACK_S=$([ "$PROFILE" = full ] && echo 120 || echo 60)
+# The memory runs set up 2 x MEM_S x MEM_P users (the subscribed one: a
+# full document of MEM_P users to each subscriber), minutes at 100,000.
+MEM_SLACK_S=$([ "$PROFILE" = full ] && echo 900 || echo 120)
 
 # ------------------------------------------------------- processes, cleanup
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/imserver-compare.XXXXXX") || exit 2
@@ -253,79 +261,114 @@ fmt() {  # fmt X: a number rounded for the table, "n/a" when missing
   if [ "${#int}" -ge 3 ]; then printf '%.0f' "$x"; else printf '%.2f' "$x"; fi
 }
 
+# val BASE KEY [SUBKEY]: the value of run BASE, or the median over its
+# repeats BASE-1..BASE-N when it was repeated.
+declare -A REPS=()
+val() {
+  local base=$1; shift
+  local n=${REPS[$base]:-0} i v vals=()
+  if [ "$n" = 0 ]; then jget "$base" "$@"; return 0; fi
+  for i in $(seq 1 "$n"); do
+    v=$(jget "$base-$i" "$@")
+    [ -n "$v" ] && vals+=("$v")
+  done
+  [ ${#vals[@]} -eq 0 ] && return 0
+  printf '%s\n' "${vals[@]}" | sort -g | sed -n "$(((${#vals[@]} + 1) / 2))p" | tr -d '\n'
+}
+# repeat N BASE PEER PORT PID FLAGS...: run_bench N times as BASE-1..BASE-N.
+repeat() {
+  local n=$1 base=$2 i; shift 2
+  REPS[$base]=$n
+  for i in $(seq 1 "$n"); do run_bench "$base-$i" "$@"; done
+}
+
 # ---------------------------------------------------------------- the runs
 T0=$(date +%s)
 IMS_FLAGS=(--conf.min-notify-interval-ms=0)
 
-# (a) leave rate and the sweep of offered load: imserver, then Kamailio UAS.
+# (a) leave rate and the sweep of offered load. imserver and the Kamailio
+# UAS both stay up and take turns at every rate, so a neighbour's load on a
+# shared machine hits both alike; the flat-out point is repeated.
 start_imserver imserver-leave "${IMS_FLAGS[@]}" || exit 2
-for r in $SWEEP; do
-  run_bench "leave-imserver-r$r" imserver "$IMS_PORT" "$IMS_PID" --mode=leave-bye \
-    --sessions=$LEAVE_S --participants=$LEAVE_P --subscribers=0 --rate="$r" --duration-s=$DUR
-done
-stop_pid "$IMS_PID"
-
 start_kamailio kamailio-uas "$SRC_DIR/bench/peers/kamailio-uas.cfg" || exit 2
+LEAVE_ARGS=(--mode=leave-bye --sessions=$LEAVE_S --participants=$LEAVE_P --subscribers=0 --duration-s=$DUR)
 for r in $SWEEP; do
-  run_bench "leave-kamailio-r$r" kamailio-uas "$KAM_PORT" 0 --mode=leave-bye \
-    --sessions=$LEAVE_S --participants=$LEAVE_P --subscribers=0 --rate="$r" --duration-s=$DUR
+  n=$([ "$r" = 0 ] && echo "$REPEATS" || echo 1)
+  for i in $(seq 1 "$n"); do
+    sfx=$([ "$n" -gt 1 ] && echo "-$i" || true)
+    run_bench "leave-imserver-r$r$sfx" imserver "$IMS_PORT" "$IMS_PID" "${LEAVE_ARGS[@]}" --rate="$r"
+    run_bench "leave-kamailio-r$r$sfx" kamailio-uas "$KAM_PORT" 0 "${LEAVE_ARGS[@]}" --rate="$r"
+  done
+  [ "$n" -gt 1 ] && REPS[leave-imserver-r$r]=$n && REPS[leave-kamailio-r$r]=$n
 done
-stop_pid "$KAM_PID"
-
-# (b), (c) NOTIFY fan-out to K subscribers, flat out.
-start_imserver imserver-fanout "${IMS_FLAGS[@]}" || exit 2
-run_bench fanout-imserver imserver "$IMS_PORT" "$IMS_PID" --mode=fanout \
-  --sessions=$FAN_S --participants=$FAN_P --subscribers=$FAN_K --rate=0 --duration-s=$DUR
 stop_pid "$IMS_PID"
-
-start_kamailio kamailio-presence "$SRC_DIR/bench/peers/kamailio-presence.cfg" || exit 2
-run_bench fanout-kamailio kamailio-presence "$KAM_PORT" 0 --mode=publish-fanout \
-  --sessions=1 --participants=1 --subscribers=$FAN_K --rate=0 --duration-s=$DUR
 stop_pid "$KAM_PID"
 
-run_bench fanout-raw-udp raw-udp 9 0 --mode=raw-udp \
-  --sessions=$FAN_S --participants=$FAN_P --subscribers=$FAN_K --rate=0 --duration-s=$DUR
+# (b), (c) NOTIFY fan-out to K subscribers of one session, flat out, taking
+# turns likewise.
+start_imserver imserver-fanout "${IMS_FLAGS[@]}" || exit 2
+start_kamailio kamailio-presence "$SRC_DIR/bench/peers/kamailio-presence.cfg" || exit 2
+REPS[fanout-imserver]=$REPEATS; REPS[fanout-kamailio]=$REPEATS; REPS[fanout-raw-udp]=$REPEATS
+for i in $(seq 1 "$REPEATS"); do
+  run_bench "fanout-imserver-$i" imserver "$IMS_PORT" "$IMS_PID" --mode=fanout \
+    --sessions=1 --participants=$FAN_P --subscribers=$FAN_K --rate=0 --duration-s=$DUR
+  run_bench "fanout-kamailio-$i" kamailio-presence "$KAM_PORT" 0 --mode=publish-fanout \
+    --sessions=1 --participants=1 --subscribers=$FAN_K --rate=0 --duration-s=$DUR
+  run_bench "fanout-raw-udp-$i" raw-udp 9 0 --mode=raw-udp \
+    --sessions=1 --participants=$FAN_P --subscribers=$FAN_K --rate=0 --duration-s=$DUR
+done
+stop_pid "$IMS_PID"
+stop_pid "$KAM_PID"
 
-# Memory: everyone joined and subscribed, no load. The default NOTIFY
-# interval here (a set-up is no benchmark of fan-out).
-start_imserver imserver-memory || exit 2
-run_bench memory-imserver imserver "$IMS_PORT" "$IMS_PID" --mode=fanout --setup-only=true \
-  --sessions=$MEM_S --participants=$MEM_P --subscribers=$MEM_K --rate=0 --duration-s=$DUR
+# Memory: MEM_S x MEM_P participants joined, then the same with one
+# conference subscriber per participant (MEM_P per session), no load, each
+# against a fresh server. The default NOTIFY interval here.
+RUN_SLACK_S=$MEM_SLACK_S
+start_imserver imserver-memory-join || exit 2
+run_bench memory-join imserver "$IMS_PORT" "$IMS_PID" --mode=leave-bye --setup-only=true \
+  --sessions=$MEM_S --participants=$MEM_P --subscribers=0 --rate=0 --duration-s=1
+stop_pid "$IMS_PID"
+start_imserver imserver-memory-sub || exit 2
+run_bench memory-sub imserver "$IMS_PORT" "$IMS_PID" --mode=fanout --setup-only=true \
+  --sessions=$MEM_S --participants=$MEM_P --subscribers=$MEM_P --rate=0 --duration-s=1
 stop_pid "$IMS_PID"
 T1=$(date +%s)
 
 # ------------------------------------------------------------- the summary
-flat_ims=$(jget leave-imserver-r0 ops_per_s)
-flat_kam=$(jget leave-kamailio-r0 ops_per_s)
-n_ims=$(jget fanout-imserver notifies_per_s)
-n_kam=$(jget fanout-kamailio notifies_per_s)
-n_raw=$(jget fanout-raw-udp notifies_per_s)
-[ -z "$n_raw" ] || [ "$(ratio "$n_raw" 1)" = "0.00" ] && n_raw=$(jget fanout-raw-udp ops_per_s)
-mem_pp=$(jget memory-imserver rss_per_participant_bytes)
-mem_rss=$(jget memory-imserver server_rss_kib)
+flat_ims=$(val leave-imserver-r0 ops_per_s)
+flat_kam=$(val leave-kamailio-r0 ops_per_s)
+n_ims=$(val fanout-imserver notifies_per_s)
+n_kam=$(val fanout-kamailio notifies_per_s)
+n_raw=$(val fanout-raw-udp notifies_per_s)
+memj_pp=$(jget memory-join rss_per_participant_bytes); memj_rss=$(jget memory-join server_rss_kib)
+mems_pp=$(jget memory-sub rss_per_participant_bytes); mems_rss=$(jget memory-sub server_rss_kib)
 
+row() {  # row LABEL IMSERVER BASELINE
+  printf '%-50s %12s %12s %7s\n' "$1" "$(fmt "$2")" "$(fmt "$3")" "$(ratio "$2" "$3")"
+}
 {
   echo
-  echo "imserver vs baselines ($PROFILE, $TRANSPORT, 127.0.0.1, $(nproc) cores shared with imbench; $((T1 - T0)) s)"
-  printf '%-46s %14s %14s %8s\n' "measure" "imserver" "baseline" "ratio"
-  printf '%-46s %14s %14s %8s\n' "(a) leaves/s flat out, vs Kamailio UAS" "$(fmt "$flat_ims")" "$(fmt "$flat_kam")" "$(ratio "$flat_ims" "$flat_kam")"
-  printf '%-46s %14s %14s %8s\n' "(b) NOTIFYs/s, K=$FAN_K, vs Kamailio presence" "$(fmt "$n_ims")" "$(fmt "$n_kam")" "$(ratio "$n_ims" "$n_kam")"
-  printf '%-46s %14s %14s %8s\n' "(c) NOTIFYs/s, K=$FAN_K, vs raw UDP sendmmsg" "$(fmt "$n_ims")" "$(fmt "$n_raw")" "$(ratio "$n_ims" "$n_raw")"
-  printf '%-46s %14s %14s %8s\n' "BYE->200 ms p50, leave flat out (Kamailio)" "$(fmt "$(jget leave-imserver-r0 latency_ms p50)")" "$(fmt "$(jget leave-kamailio-r0 latency_ms p50)")" "$(ratio "$(jget leave-imserver-r0 latency_ms p50)" "$(jget leave-kamailio-r0 latency_ms p50)")"
-  printf '%-46s %14s %14s %8s\n' "BYE->200 ms p99, leave flat out (Kamailio)" "$(fmt "$(jget leave-imserver-r0 latency_ms p99)")" "$(fmt "$(jget leave-kamailio-r0 latency_ms p99)")" "$(ratio "$(jget leave-imserver-r0 latency_ms p99)" "$(jget leave-kamailio-r0 latency_ms p99)")"
-  printf '%-46s %14s %14s %8s\n' "BYE->200 ms p50, fan-out (PUBLISH->200)" "$(fmt "$(jget fanout-imserver latency_ms p50)")" "$(fmt "$(jget fanout-kamailio latency_ms p50)")" "$(ratio "$(jget fanout-imserver latency_ms p50)" "$(jget fanout-kamailio latency_ms p50)")"
-  printf '%-46s %14s %14s %8s\n' "BYE->200 ms p99, fan-out (PUBLISH->200)" "$(fmt "$(jget fanout-imserver latency_ms p99)")" "$(fmt "$(jget fanout-kamailio latency_ms p99)")" "$(ratio "$(jget fanout-imserver latency_ms p99)" "$(jget fanout-kamailio latency_ms p99)")"
-  printf '%-46s %14s %14s %8s\n' "BYE->last NOTIFY ms p50 (PUBLISH->last)" "$(fmt "$(jget fanout-imserver notify_latency_ms p50)")" "$(fmt "$(jget fanout-kamailio notify_latency_ms p50)")" "$(ratio "$(jget fanout-imserver notify_latency_ms p50)" "$(jget fanout-kamailio notify_latency_ms p50)")"
-  printf '%-46s %14s %14s %8s\n' "BYE->last NOTIFY ms p99 (PUBLISH->last)" "$(fmt "$(jget fanout-imserver notify_latency_ms p99)")" "$(fmt "$(jget fanout-kamailio notify_latency_ms p99)")" "$(ratio "$(jget fanout-imserver notify_latency_ms p99)" "$(jget fanout-kamailio notify_latency_ms p99)")"
-  printf '%-46s %14s\n' "RSS bytes per participant ($((MEM_S * MEM_P)) joined+subscribed)" "$(fmt "$mem_pp")"
-  printf '%-46s %14s\n' "imserver RSS KiB at that size" "$(fmt "$mem_rss")"
+  echo "imserver vs baselines ($PROFILE, $TRANSPORT, 127.0.0.1, $(nproc) cores shared with imbench;"
+  echo "median of $REPEATS where repeated; $((T1 - T0)) s)"
+  printf '%-50s %12s %12s %7s\n' "measure" "imserver" "baseline" "ratio"
+  row "(a) leaves/s flat out / Kamailio UAS" "$flat_ims" "$flat_kam"
+  row "(b) NOTIFYs/s K=$FAN_K / Kamailio presence" "$n_ims" "$n_kam"
+  row "(c) NOTIFYs/s K=$FAN_K / raw UDP sendmmsg" "$n_ims" "$n_raw"
+  row "BYE->200 p50 ms, leave flat out / Kamailio" "$(val leave-imserver-r0 latency_ms p50)" "$(val leave-kamailio-r0 latency_ms p50)"
+  row "BYE->200 p99 ms, leave flat out / Kamailio" "$(val leave-imserver-r0 latency_ms p99)" "$(val leave-kamailio-r0 latency_ms p99)"
+  row "BYE->200 p50 ms, fan-out / PUBLISH->200" "$(val fanout-imserver latency_ms p50)" "$(val fanout-kamailio latency_ms p50)"
+  row "BYE->200 p99 ms, fan-out / PUBLISH->200" "$(val fanout-imserver latency_ms p99)" "$(val fanout-kamailio latency_ms p99)"
+  row "BYE->last NOTIFY p50 ms / PUBLISH->last" "$(val fanout-imserver notify_latency_ms p50)" "$(val fanout-kamailio notify_latency_ms p50)"
+  row "BYE->last NOTIFY p99 ms / PUBLISH->last" "$(val fanout-imserver notify_latency_ms p99)" "$(val fanout-kamailio notify_latency_ms p99)"
+  printf '%-50s %12s  (RSS %s KiB)\n' "RSS B/participant, $((MEM_S * MEM_P)) joined" "$(fmt "$memj_pp")" "$(fmt "$memj_rss")"
+  printf '%-50s %12s  (RSS %s KiB)\n' "RSS B/participant, joined + 1 subscription each" "$(fmt "$mems_pp")" "$(fmt "$mems_rss")"
   echo
   echo "offered leave rate sweep (leaves/s achieved, BYE->200 p50/p99 ms):"
   printf '%10s  %-28s %-28s\n' "offered" "imserver" "Kamailio UAS (a)"
   for r in $SWEEP; do
     printf '%10s  %-28s %-28s\n' "$([ "$r" = 0 ] && echo "flat out" || echo "$r")" \
-      "$(fmt "$(jget "leave-imserver-r$r" ops_per_s)") ($(fmt "$(jget "leave-imserver-r$r" latency_ms p50)")/$(fmt "$(jget "leave-imserver-r$r" latency_ms p99)"))" \
-      "$(fmt "$(jget "leave-kamailio-r$r" ops_per_s)") ($(fmt "$(jget "leave-kamailio-r$r" latency_ms p50)")/$(fmt "$(jget "leave-kamailio-r$r" latency_ms p99)"))"
+      "$(fmt "$(val "leave-imserver-r$r" ops_per_s)") ($(fmt "$(val "leave-imserver-r$r" latency_ms p50)")/$(fmt "$(val "leave-imserver-r$r" latency_ms p99)"))" \
+      "$(fmt "$(val "leave-kamailio-r$r" ops_per_s)") ($(fmt "$(val "leave-kamailio-r$r" latency_ms p50)")/$(fmt "$(val "leave-kamailio-r$r" latency_ms p99)"))"
   done
 } | tee "$OUT_DIR/compare.txt"
 
@@ -343,11 +386,14 @@ cat >"$OUT_DIR/compare.json" <<EOF
   "machine": {"cpus": $(nproc), "cpu_model": "$cpu_model", "mem_kib": $(jnum "$mem_kib"), "kernel": "$(uname -r)",
               "kamailio": "$("$KAMAILIO" -v 2>/dev/null | sed -n 's/^version: *//p' | head -1)",
               "rmem_max": $(jnum "$(cat /proc/sys/net/core/rmem_max 2>/dev/null)")},
+  "repeats": $REPEATS,
   "summary": {
     "leave_per_s": {"imserver": $(jnum "$flat_ims"), "kamailio_uas": $(jnum "$flat_kam"), "ratio_a": $(jratio "$flat_ims" "$flat_kam")},
     "notifies_per_s": {"subscribers": $FAN_K, "imserver": $(jnum "$n_ims"), "kamailio_presence": $(jnum "$n_kam"), "raw_udp": $(jnum "$n_raw"),
                        "ratio_b": $(jratio "$n_ims" "$n_kam"), "ratio_c": $(jratio "$n_ims" "$n_raw")},
-    "memory": {"participants": $((MEM_S * MEM_P)), "subscribers_per_session": $MEM_K, "server_rss_kib": $(jnum "$mem_rss"), "rss_per_participant_bytes": $(jnum "$mem_pp")}
+    "memory": {"participants": $((MEM_S * MEM_P)),
+               "joined": {"server_rss_kib": $(jnum "$memj_rss"), "rss_per_participant_bytes": $(jnum "$memj_pp")},
+               "joined_and_subscribed": {"subscribers_per_session": $MEM_P, "server_rss_kib": $(jnum "$mems_rss"), "rss_per_participant_bytes": $(jnum "$mems_pp")}}
   },
   "runs": [$runs]
 }
@@ -366,7 +412,7 @@ for peer in imserver kamailio; do
   : >"$WORK/sweep-$peer.dat"
   for r in $SWEEP; do
     x=$([ "$r" = 0 ] && echo "$x_flat" || echo "$r")
-    a=$(jget "leave-$peer-r$r" ops_per_s); p50=$(jget "leave-$peer-r$r" latency_ms p50); p99=$(jget "leave-$peer-r$r" latency_ms p99)
+    a=$(val "leave-$peer-r$r" ops_per_s); p50=$(val "leave-$peer-r$r" latency_ms p50); p99=$(val "leave-$peer-r$r" latency_ms p99)
     echo "$x ${a:-NaN} ${p50:-NaN} ${p99:-NaN}" >>"$WORK/sweep-$peer.dat"
   done
   cp "$WORK/sweep-$peer.dat" "$OUT_DIR/sweep-$peer.dat"

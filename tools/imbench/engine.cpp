@@ -563,7 +563,11 @@ uint32_t Lane::new_tx(TxKind kind, uint32_t obj, uint32_t obj_seq, std::string* 
   t.kind = kind;
   t.obj = obj;
   t.obj_seq = obj_seq;
-  *branch = "z9hG4bK" + e_.run_id + "x" + std::to_string(slot) + "x" + std::to_string(t.gen);
+  // The lane's id is part of the branch: transaction slots are per lane, and
+  // a server may match requests on the branch alone (Kamailio's tm does not
+  // look at the Via port), so two lanes must never send the same branch.
+  *branch = "z9hG4bK" + e_.run_id + "l" + std::to_string(id_) + "x" + std::to_string(slot) + "x" +
+            std::to_string(t.gen);
   return slot;
 }
 
@@ -639,9 +643,9 @@ void Lane::on_timer(const Timer& tm) {
 }
 
 void Lane::on_response(const Lean& m) {
-  // Our branches: z9hG4bK<run id>x<slot>x<gen>.
+  // Our branches: z9hG4bK<run id>l<lane>x<slot>x<gen>.
   std::string_view b = m.branch;
-  const std::string prefix = "z9hG4bK" + e_.run_id + "x";
+  const std::string prefix = "z9hG4bK" + e_.run_id + "l" + std::to_string(id_) + "x";
   bool matched = false;
   uint32_t slot = 0, gen = 0;
   if (b.substr(0, prefix.size()) == prefix) {

@@ -216,10 +216,18 @@ run_bench() {
   local extra=()
   [ "$spid" != 0 ] && extra+=(--server-pid="$spid")
   log "run $name: $peer, $*"
+  # In the background and waited for, so a signal to this script is acted
+  # on at once (bash runs traps only between foreground commands).
   timeout --kill-after=5 "$((DUR + RUN_SLACK_S))" "$IMBENCH" --target="127.0.0.1:$port" \
     --transport="$TRANSPORT" --domain="$DOMAIN" --progress=false --json="$json" "${extra[@]}" "$@" \
-    >"$WORK/$name.out" 2>"$WORK/$name.err"
+    >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  local bpid=$!
+  PIDS+=("$bpid")
+  wait "$bpid"
   rc=$?
+  local keep=() q
+  for q in "${PIDS[@]}"; do [ "$q" = "$bpid" ] || keep+=("$q"); done
+  PIDS=("${keep[@]}")
   # Errors in the tear-down only (set-up and every operation fine) do not
   # spoil what was measured: a warning, not a failed run.
   if [ $rc -eq 1 ] && [ -s "$json" ] && grep -q '"setup_failed": 0,' "$json" &&

@@ -20,7 +20,8 @@
 #   with one conference subscription each (imbench --setup-only, 100,000
 #   participants; --quick 10,000)
 # and sweeps the offered leave rate against imserver and Kamailio (a); the
-# flat-out and fan-out runs are repeated (3 times; median). All
+# flat-out and fan-out runs are repeated (3 times in the full profile;
+# median). All
 # results go to OUT/compare.json (one file), the sweep to OUT/compare.png
 # (gnuplot). OUT defaults to DIR/compare.
 #
@@ -36,7 +37,7 @@ PROFILE=full
 TRANSPORT=udp
 DOMAIN=im.example.com
 
-usage() { sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"; }
 
 for arg in "$@"; do
   case "$arg" in

@@ -83,6 +83,7 @@
 #include <vector>
 
 #include "bench/bench_support.hpp"
+#include "bench/sip_lean.hpp"
 #include "tests/client/server_process.hpp"
 #include "tests/client/sip_message.hpp"
 #include "tests/client/sip_ua.hpp"
@@ -93,13 +94,17 @@ using Clock = std::chrono::steady_clock;
 using imserver::testclient::Dialog;
 using imserver::testclient::ServerProcess;
 using imserver::testclient::SipUa;
+using imserver::bench::iequal;
+using imserver::bench::Lean;
+using imserver::bench::lean_parse;
+using imserver::bench::now_ns;
+using imserver::bench::random_hex;
+using imserver::bench::trim_view;
+using imserver::bench::udp_socket;
 
 constexpr const char* kFactory = "sip:conference-factory@im.example.com";
 constexpr const char* kGs1 = "sip:gs-1@im.example.com";
 
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
 int64_t ns_of(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
@@ -146,74 +151,7 @@ Options parse_options(int argc, char** argv) {
 }
 
 // ----------------------------------------------------------------- parsing
-// Just enough of a SIP message to answer it: raw header lines by name.
-
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  return true;
-}
-
-std::string_view trim_view(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
-struct Lean {
-  std::string_view start_line;
-  std::vector<std::string_view> via_lines;  // whole lines, without CRLF
-  std::string_view from_line, to_line, call_id_line, cseq_line;
-  std::string_view call_id, cseq, branch, subscription_state, body;
-};
-
-bool lean_parse(std::string_view m, Lean& out) {
-  size_t end = m.find("\r\n\r\n");
-  if (end == std::string_view::npos) return false;
-  out.body = m.substr(end + 4);
-  std::string_view head = m.substr(0, end);
-  size_t pos = 0;
-  bool first = true;
-  while (pos <= head.size()) {
-    size_t eol = head.find("\r\n", pos);
-    if (eol == std::string_view::npos) eol = head.size();
-    std::string_view line = head.substr(pos, eol - pos);
-    pos = eol + 2;
-    if (first) {
-      out.start_line = line;
-      first = false;
-      continue;
-    }
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string_view name = trim_view(line.substr(0, colon));
-    std::string_view value = trim_view(line.substr(colon + 1));
-    if (iequal(name, "Via") || iequal(name, "v")) {
-      if (out.via_lines.empty()) {
-        size_t b = value.find("branch=");
-        if (b != std::string_view::npos) {
-          std::string_view br = value.substr(b + 7);
-          out.branch = br.substr(0, br.find_first_of(";, "));
-        }
-      }
-      out.via_lines.push_back(line);
-    } else if (iequal(name, "From") || iequal(name, "f")) {
-      out.from_line = line;
-    } else if (iequal(name, "To") || iequal(name, "t")) {
-      out.to_line = line;
-    } else if (iequal(name, "Call-ID") || iequal(name, "i")) {
-      out.call_id_line = line;
-      out.call_id = value;
-    } else if (iequal(name, "CSeq")) {
-      out.cseq_line = line;
-      out.cseq = value;
-    } else if (iequal(name, "Subscription-State")) {
-      out.subscription_state = value;
-    }
-  }
-  return !out.start_line.empty() && !out.call_id.empty();
-}
+// Just enough of a SIP message to answer it (bench/sip_lean.hpp).
 
 std::optional<uint32_t> body_version(std::string_view body) {
   size_t root = body.find("<conference-info");
@@ -229,38 +167,7 @@ std::optional<uint32_t> body_version(std::string_view body) {
   return static_cast<uint32_t>(n);
 }
 
-std::string random_hex(std::mt19937_64& rng, size_t chars) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  while (out.size() < chars) {
-    uint64_t v = rng();
-    for (int i = 0; i < 16 && out.size() < chars; ++i, v >>= 4) out += digits[v & 0xF];
-  }
-  return out;
-}
-
 // ----------------------------------------------------------------- the pool
-
-int udp_socket(uint16_t* port) {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return -1;
-  int size = 8 << 20;
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0)
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  *port = ntohs(a.sin_port);
-  return fd;
-}
 
 // One conference subscription of the pool.
 struct Sub {

@@ -101,6 +101,11 @@ caf::behavior session_behavior(SessionActor* self, SessionSpawn spawn, transport
           if (const auto* hook = r.header("x-imserver-test"); hook && *hook == "crash") {
             sink->post({session::respond(r, 500, "Server Internal Error")});
             throw std::runtime_error("test hook: session crash requested");
+          } else if (hook && (*hook == "lock" || *hook == "unlock")) {
+            // TC-J20: "a test hook locks S1".
+            sink->post({session::respond(r, 200, "OK")});
+            apply(self, s.logic->set_locked(*hook == "lock"), sink);
+            return;
           }
         }
         const int64_t now_ms = wall_clock_ms();

@@ -5,7 +5,9 @@
 #include <benchmark/benchmark.h>
 
 #include "actors/session/group_session.hpp"
+#include "actors/session_registry.hpp"
 #include "policy/trust.hpp"
+#include "transport/codec/refer_to.hpp"
 #include "transport/codec/sdp_msrp.hpp"
 #include "transport/codec/sip_uri.hpp"
 
@@ -83,6 +85,29 @@ void BM_SessionJoinLeaveCycle(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_SessionJoinLeaveCycle)->Arg(3)->Arg(100)->Arg(1000);
+
+// Refer-To of a REFER BYE (PROTOCOL.md §3.1-§3.2), as the directory and the
+// session read it; compare with BM_ParseUri of the same URI.
+void BM_ParseReferTo(benchmark::State& state) {
+  const std::vector<std::string> values = {"\"Leave\" <" + kReferTo + ">"};
+  for (auto _ : state) benchmark::DoNotOptimize(codec::parse_refer_to(values, true));
+}
+BENCHMARK(BM_ParseReferTo);
+
+// The directory's step for every out-of-dialog request: canonical AoR of the
+// Request-URI, then the registry lookup, among `range(0)` live sessions.
+void BM_DirectoryLookup(benchmark::State& state) {
+  actors::LocalSessionRegistry registry;
+  for (int64_t i = 0; i < state.range(0); ++i)
+    registry.add("sip:gs-" + std::to_string(i) + "@im.example.com", caf::actor{});
+  const std::string ruri = "sip:gs-" + std::to_string(state.range(0) / 2) + "@IM.example.com;transport=udp";
+  for (auto _ : state) {
+    auto uri = codec::parse_uri(ruri);
+    uri->host = "im.example.com";
+    benchmark::DoNotOptimize(registry.find(codec::canonical_aor(*uri)));
+  }
+}
+BENCHMARK(BM_DirectoryLookup)->Arg(1000)->Arg(100000);
 
 }  // namespace
 

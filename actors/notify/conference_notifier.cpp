@@ -120,7 +120,7 @@ codec::ConfStateBlock ConferenceNotifier::conference_state() const {
       ++count;
   st.user_count = count;
   st.active = !released_;
-  st.locked = false;
+  st.locked = description_.locked;
   return st;
 }
 
@@ -235,8 +235,15 @@ void ConferenceNotifier::on_request(const InboundRequest& r, int64_t now_ms, std
 
 void ConferenceNotifier::on_roster(const session::RosterUpdate& u, int64_t now_ms, std::vector<Command>& out) {
   // A bare "session gone" notice (identity only) keeps what we knew.
-  if (u.description.maximum_user_count != 0) description_ = u.description;
-  else if (description_.identity.empty()) description_.identity = u.description.identity;
+  if (u.description.maximum_user_count != 0) {
+    // conference-state is sent whole in every document (PROTOCOL.md §4), so
+    // a change of it alone is worth a partial document to everyone.
+    if (u.description.locked != description_.locked)
+      for (auto& [dialog, s] : subs_) s.state_changed = true;
+    description_ = u.description;
+  } else if (description_.identity.empty()) {
+    description_.identity = u.description.identity;
+  }
   for (const auto& e : u.changed) {
     if (e.withdrawn) {
       withdraw({e.aor, e.entity});
@@ -394,6 +401,7 @@ void ConferenceNotifier::send(Subscription& s, int64_t now_ms, std::vector<Comma
   notify.token = s.token;
   s.in_flight = true;
   s.send_now = false;
+  s.state_changed = false;
   s.purge_followup = false;
   s.last_sent_ms = now_ms;
   if (terminal) s.final_sent = true;
@@ -537,7 +545,7 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
       s.pending_endpoint_deletions[aor].insert(entity);
     }
   }
-  if (!full && !force && doc.users.empty()) return false;
+  if (!full && !force && doc.users.empty() && !s.state_changed) return false;
   return true;
 }
 

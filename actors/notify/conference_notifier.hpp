@@ -74,6 +74,7 @@ class ConferenceNotifier {
     bool need_full = false;        // refresh, or a NOTIFY that may not have been applied (§9.4)
     bool send_now = false;         // refresh: answer at once, whatever the rate limit
     bool purge_followup = false;   // conf.purge_mode=immediate: deletions to send right away
+    bool state_changed = false;    // <conference-state> changed (locked): a partial says so
     // Termination queued (sent as soon as no NOTIFY is in flight) or sent.
     bool terminating = false;
     bool final_sent = false;
@@ -111,7 +112,7 @@ class ConferenceNotifier {
   // shows of that user decides whether older endpoints are restored or deleted.
   static void reappear(Subscription& s, const EndpointKey& key);
   bool has_changes(const Subscription& s) const {
-    return !s.dirty.empty() || !s.withdrawn.empty() || s.purge_followup;
+    return !s.dirty.empty() || !s.withdrawn.empty() || s.purge_followup || s.state_changed;
   }
 
   session::ConferenceConfig conf_;

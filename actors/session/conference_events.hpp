@@ -40,6 +40,7 @@ struct ConferenceDescription {
   std::string identity;
   std::string subject;
   uint32_t maximum_user_count = 0;
+  bool locked = false;  // <conference-state><locked> (RFC 4575 §5.5.3)
 };
 
 // A batch of roster changes from one session step, plus the termination

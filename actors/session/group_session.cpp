@@ -258,6 +258,7 @@ ConferenceDescription GroupSession::description() const {
   d.identity = state_.identity;
   d.subject = state_.subject;
   d.maximum_user_count = static_cast<uint32_t>(std::max(0, config_.max_participants));
+  d.locked = state_.locked;
   return d;
 }
 
@@ -938,6 +939,14 @@ Effects GroupSession::on_msrp_failure(const transport::MsrpLegFailed& failure, i
   report(out, *ep, false, now_ms);
   out.commands.push_back(Hangup{ep->dialog, ep->disconnection_reason, false});
   after_departure(out, aor, true, now_ms);
+  return out;
+}
+
+Effects GroupSession::set_locked(bool locked) {
+  Effects out;
+  if (state_.locked == locked || state_.phase != Phase::Active) return out;
+  state_.locked = locked;
+  roster(out);  // no endpoint changed; the description carries the new state
   return out;
 }
 

@@ -194,6 +194,11 @@ class GroupSession {
 
   Effects on_dialog_event(const transport::DialogEvent& event, int64_t now_ms);
 
+  // Locks or unlocks the roster (J-e: a locked session takes no new users;
+  // conference-state/locked shows it). Moderation has no wire request yet,
+  // so only the test hook uses it.
+  Effects set_locked(bool locked);
+
   // The MSRP switch gave up on a leg (congestion, no answer, MSRP error):
   // the participant is removed like a booted one, with that reason.
   Effects on_msrp_failure(const transport::MsrpLegFailed& failure, int64_t now_ms);

@@ -176,7 +176,9 @@ SipUa::SipUa(Options options) : options_(std::move(options)) {
   if (tcp_) {
     int one = 1;
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&server_addr_), sizeof server_addr_) != 0) {
+    if (options_.tcp_listen) {
+      if (listen(fd_, 4) != 0) fail("listen");
+    } else if (connect(fd_, reinterpret_cast<sockaddr*>(&server_addr_), sizeof server_addr_) != 0) {
       fail("connect " + options_.server_ip + ":" + std::to_string(options_.server_port));
     }
   } else {
@@ -192,7 +194,21 @@ SipUa::SipUa(Options options) : options_(std::move(options)) {
   local_port_ = ntohs(bound.sin_port);
 
   if (pipe2(wake_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) fail("pipe2");
+  if (!(tcp_ && options_.tcp_listen)) reader_ = std::thread([this] { reader_loop(); });
+}
+
+bool SipUa::accept_server(std::chrono::milliseconds timeout) {
+  if (!tcp_ || !options_.tcp_listen || reader_.joinable()) return false;
+  pollfd p{fd_, POLLIN, 0};
+  if (poll(&p, 1, static_cast<int>(timeout.count())) != 1) return false;
+  const int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  if (conn < 0) return false;
+  int one = 1;
+  setsockopt(conn, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  close(fd_);  // one connection is all a test needs
+  fd_ = conn;
   reader_ = std::thread([this] { reader_loop(); });
+  return true;
 }
 
 SipUa::~SipUa() {

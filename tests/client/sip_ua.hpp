@@ -131,6 +131,10 @@ class SipUa {
     // Timeout of the high-level calls (join, bye, subscribe, resubscribe).
     std::chrono::milliseconds timeout = std::chrono::seconds(5);
     bool absorb_retransmissions = true;
+    // TCP only: listen instead of connecting, and take the server's first
+    // connection in accept_server() (a proxy or UA the server dials out to,
+    // SESSIONS.md §9.5). Nothing is read before that.
+    bool tcp_listen = false;
   };
 
   // Opens the socket (and for TCP connects it); throws std::runtime_error
@@ -150,6 +154,9 @@ class SipUa {
   std::string contact_uri() const;
   // "UDP" / "TCP" as written in Via.
   std::string via_transport() const { return tcp_ ? "TCP" : "UDP"; }
+  // With Options::tcp_listen: waits for the server to connect, then reads
+  // from that connection as from a connected UA. False on timeout.
+  bool accept_server(std::chrono::milliseconds timeout = std::chrono::seconds(5));
   // TCP: false once the server closed the connection. UDP: always true.
   bool connected() const { return !closed_.load(); }
 

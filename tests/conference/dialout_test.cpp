@@ -327,6 +327,24 @@ TEST_P(DialoutTest, TooManyInvitees) {
   for (const auto& n : names) EXPECT_TRUE(invitee(n).ua->nothing_arrives("INVITE", n == "bob" ? 1s : 0s)) << n;
 }
 
+// TC-J10 (b) (§2.1 C6, E30): a list that is not well-formed XML gets 400;
+// nothing is dialled and the next valid creation still gets gs-1.
+TEST_P(DialoutTest, BrokenListIsRefused) {
+  start_dialout();
+  invitee("bob");
+  auto& alice = *user("alice").ua;
+  std::string list = list_xml(to_all({"bob"}));
+  list.resize(list.size() - 10);  // cut off the closing tags
+  auto bad = alice.invite(kFactory, "Require: recipient-list-invite\r\n",
+                          std::string("multipart/mixed;boundary=") + kListBoundary,
+                          multipart(alice.sdp_offer(), list));
+  EXPECT_EQ(bad.final.status, 400) << bad.final.raw;
+  EXPECT_TRUE(invitee("bob").ua->nothing_arrives("INVITE", 1s));
+  auto good = create("alice", to_all({"bob"}));
+  ASSERT_TRUE(good.ok) << good.final.raw;
+  EXPECT_TRUE(contains(good.final.header("Contact").value_or(""), "sip:gs-1@im.example.com"));
+}
+
 // TC-J17 (§4.2, §2.6): an invitee who declined may dial in; its failed
 // provisional endpoint is deleted and the dial-in endpoint added.
 TEST_P(DialoutTest, DeclinedInviteeDialsIn) {
@@ -796,6 +814,35 @@ TEST_P(DialoutTest, SameContactRejoins) {
   }
 }
 
+// TC-J20 (§4.1 J-e): a locked session (test hook) says so in
+// conference-state, refuses new users (403 + Warning 399), and still takes a
+// second device of a user who is in.
+TEST_P(DialoutTest, LockedSession) {
+  start_dialout({"--join.adhoc-policy=anyone", "--test.hooks"});
+  join("alice", kFactory);
+  join("bob");
+  subscribe("alice");
+  auto& alice = user("alice");
+  auto tx = alice.ua->send_in_dialog(alice.invite, "OPTIONS", "X-Imserver-Test: lock\r\n");
+  auto ok = alice.ua->final_response(tx);
+  ASSERT_TRUE(ok && ok->status == 200);
+  auto n = next_notify("alice");
+  ASSERT_TRUE(n);
+  auto doc = check_notify("alice", *n);
+  EXPECT_EQ(doc.locked, std::optional<bool>(true)) << n->body;
+  auto h = user("henry").ua->join(kGs1);
+  EXPECT_EQ(h.final.status, 403) << h.final.raw;
+  EXPECT_TRUE(contains(h.final.header("Warning").value_or(""), "399")) << h.final.raw;
+  SipUa::Options o;
+  o.transport = GetParam();
+  o.server_port = server_.port();
+  o.aor = "sip:bob@example.com";
+  SipUa bob2(o);
+  bob2.answer_bye_automatically(true);
+  auto second = bob2.join(kGs1);
+  EXPECT_EQ(second.final.status, 200) << "a second device of a user already in";
+}
+
 // TC-J23 (§5, §8.3 10b): two asserted identities, tel and sip: the sip one
 // names the user (Referred-By, <user entity>); CPIM From may be the tel one.
 TEST_P(DialoutTest, TwoAssertedIdentities) {
@@ -864,7 +911,7 @@ TEST_P(DialoutTest, PrivacyIdJoinIsAnonymous) {
 
 INSTANTIATE_TEST_SUITE_P(Transports, DialoutTest, ::testing::Values("udp", "tcp"), transport_name);
 
-// Through a trusted outbound proxy (UDP): the pre-loaded Route and the
+// Through a trusted outbound proxy: the pre-loaded Route and the
 // P-Asserted-Identity of the session (§2.4, §9.2), and a pre-defined group
 // that dials its members on creation (TC-J14). The proxy here is one SipUa
 // that plays every invitee.
@@ -872,11 +919,17 @@ class DialoutProxyTest : public DialoutTest {
  protected:
   void start_via_proxy(std::vector<std::string> extra = {}) {
     SipUa::Options o;
-    o.transport = "udp";
+    o.transport = GetParam();
+    o.tcp_listen = tcp();
     o.aor = "sip:proxy@example.com";
     proxy_ = std::make_unique<SipUa>(o);
-    extra.push_back("--dialout.outbound-proxy=sip:127.0.0.1:" + std::to_string(proxy_->local_port()) + ";lr");
+    extra.push_back("--dialout.outbound-proxy=sip:127.0.0.1:" + std::to_string(proxy_->local_port()) +
+                    (tcp() ? ";transport=tcp" : "") + ";lr");
     start_dialout(extra);
+  }
+  // Over TCP the server opens the connection with its first dial-out.
+  void proxy_ready() {
+    if (tcp()) ASSERT_TRUE(proxy_->accept_server(5s)) << "the server never connected to the outbound proxy";
   }
   void TearDown() override {
     if (HasFailure() && proxy_) std::fprintf(stderr, "---- proxy ----\n%s\n", proxy_->transcript().c_str());
@@ -890,6 +943,7 @@ TEST_P(DialoutProxyTest, RouteAndAssertedIdentity) {
   start_via_proxy();
   auto r = create("alice", {{"sip:bob@example.com", "to", false}});
   ASSERT_TRUE(r.ok) << r.final.raw;
+  proxy_ready();
   auto inv = proxy_->wait_request("INVITE", 5s);
   ASSERT_TRUE(inv);
   EXPECT_EQ(inv->request_uri, "sip:bob@example.com");
@@ -920,6 +974,7 @@ TEST_P(DialoutProxyTest, GroupDialsOutToMembersOnCreation) {
   auto r = user("alice").ua->join("sip:team@im.example.com");
   std::remove(name);
   ASSERT_TRUE(r.ok) << r.final.raw;
+  proxy_ready();
   EXPECT_TRUE(contains(r.final.header("Contact").value_or(""), "<sip:gs-1@im.example.com>"));
   std::set<std::string> dialled;
   for (int i = 0; i < 2; ++i) {
@@ -944,6 +999,7 @@ TEST_P(DialoutProxyTest, ChallengedDialOutRetriesOnce) {
   start_via_proxy({"--dialout.credentials=example.com:imserver:pw"});
   auto r = create("alice", {{"sip:bob@example.com", "to", false}, {"sip:carol@example.com", "to", false}});
   ASSERT_TRUE(r.ok) << r.final.raw;
+  proxy_ready();
   auto is_invite_to = [](const std::string& uri) {
     return [uri](const SipMessage& m) { return m.method == "INVITE" && m.request_uri == uri; };
   };
@@ -980,7 +1036,7 @@ TEST_P(DialoutProxyTest, ChallengedDialOutRetriesOnce) {
   EXPECT_TRUE(contains(bob->disconnection_reason, "cause=407")) << n->body;
 }
 
-INSTANTIATE_TEST_SUITE_P(Udp, DialoutProxyTest, ::testing::Values("udp"), transport_name);
+INSTANTIATE_TEST_SUITE_P(Transports, DialoutProxyTest, ::testing::Values("udp", "tcp"), transport_name);
 
 }  // namespace
 }  // namespace imserver::testclient

@@ -197,6 +197,12 @@ SipUa::SipUa(Options options) : options_(std::move(options)) {
   if (!(tcp_ && options_.tcp_listen)) reader_ = std::thread([this] { reader_loop(); });
 }
 
+void SipUa::set_server_port(uint16_t port) {
+  std::lock_guard<std::mutex> lock(send_mutex_);
+  options_.server_port = port;
+  server_addr_.sin_port = htons(port);
+}
+
 bool SipUa::accept_server(std::chrono::milliseconds timeout) {
   if (!tcp_ || !options_.tcp_listen || reader_.joinable()) return false;
   pollfd p{fd_, POLLIN, 0};

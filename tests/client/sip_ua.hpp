@@ -154,6 +154,9 @@ class SipUa {
   std::string contact_uri() const;
   // "UDP" / "TCP" as written in Via.
   std::string via_transport() const { return tcp_ ? "TCP" : "UDP"; }
+  // UDP: where requests go from now on (a UA made before the server started,
+  // e.g. the outbound proxy whose address the server's flags name).
+  void set_server_port(uint16_t port);
   // With Options::tcp_listen: waits for the server to connect, then reads
   // from that connection as from a connected UA. False on timeout.
   bool accept_server(std::chrono::milliseconds timeout = std::chrono::seconds(5));

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -926,6 +927,7 @@ class DialoutProxyTest : public DialoutTest {
     extra.push_back("--dialout.outbound-proxy=sip:127.0.0.1:" + std::to_string(proxy_->local_port()) +
                     (tcp() ? ";transport=tcp" : "") + ";lr");
     start_dialout(extra);
+    if (!tcp()) proxy_->set_server_port(server_.port());
   }
   // Over TCP the server opens the connection with its first dial-out.
   void proxy_ready() {
@@ -977,6 +979,7 @@ TEST_P(DialoutProxyTest, GroupDialsOutToMembersOnCreation) {
   proxy_ready();
   EXPECT_TRUE(contains(r.final.header("Contact").value_or(""), "<sip:gs-1@im.example.com>"));
   std::set<std::string> dialled;
+  std::map<std::string, SipMessage> invites;
   for (int i = 0; i < 2; ++i) {
     auto inv = proxy_->wait_request("INVITE", 5s);
     ASSERT_TRUE(inv) << "dial-out " << i;
@@ -985,11 +988,47 @@ TEST_P(DialoutProxyTest, GroupDialsOutToMembersOnCreation) {
     EXPECT_TRUE(contains(inv->header("Content-Type").value_or(""), "application/sdp")) << "SDP only (G2)";
     EXPECT_EQ(inv->header("Referred-By").value_or(""), "<sip:alice@example.com>");
     proxy_->respond(*inv, 180, "Ringing");
+    invites[inv->request_uri] = *inv;
   }
   EXPECT_EQ(dialled, (std::set<std::string>{"sip:bob@example.com", "sip:carol@example.com"}));
   auto first = subscribe("alice");
   auto doc = parse_conference_doc(first.body);
   EXPECT_EQ(doc.maximum_user_count.value_or(0), 10u) << first.body;
+
+  // TC-J16: Bob and Carol accept; Carol leaves and comes back through the
+  // group URI: she joins the active session, and nobody is dialled again.
+  for (const auto& [uri, inv] : invites) {
+    std::string sdp = proxy_->sdp_offer();
+    sdp.replace(sdp.find("a=setup:actpass"), 15, "a=setup:active");
+    proxy_->respond(inv, 200, "OK", "", "application/sdp", sdp);
+    ASSERT_TRUE(proxy_->wait_for([&](const SipMessage& m) { return m.method == "ACK" && m.call_id() == inv.call_id(); },
+                                 3s));
+  }
+  const SipMessage& carol_inv = invites["sip:carol@example.com"];
+  Dialog d;
+  d.call_id = carol_inv.call_id();
+  d.local_tag = proxy_->local_to_tag();
+  const std::string from = carol_inv.header("From").value_or("");
+  d.remote_tag = from.substr(from.find(";tag=") + 5);
+  d.local_uri = "sip:carol@example.com";
+  d.remote_uri = from.substr(0, from.find(";tag="));
+  d.remote_target = "sip:gs-1@im.example.com";
+  auto bye = proxy_->bye(d);
+  ASSERT_TRUE(bye && bye->status == 200) << proxy_->transcript();
+  auto back = user("carol").ua->join("sip:team@im.example.com");
+  ASSERT_TRUE(back.ok) << back.final.raw;
+  EXPECT_TRUE(contains(back.final.header("Contact").value_or(""), "<sip:gs-1@im.example.com>"));
+  EXPECT_TRUE(proxy_->nothing_arrives("INVITE", 1s)) << "no new dial-outs (G3)";
+  bool dialed_in = false;
+  for (int i = 0; i < 4 && !dialed_in; ++i) {
+    auto n = next_notify("alice", 200, 2s);
+    if (!n) break;
+    auto d2 = parse_conference_doc(n->body);
+    if (const DocUser* carol = d2.find_user("sip:carol@example.com"))
+      for (const auto& ep : carol->endpoints)
+        if (ep.status == "connected" && ep.joining_method == "dialed-in") dialed_in = true;
+  }
+  EXPECT_TRUE(dialed_in);
 }
 
 // TC-O09 (§9.2, E85): a challenged dial-out is sent once more with the

@@ -376,21 +376,10 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
   ep.entity = entity;
   ep.status = EndpointStatus::Joining;
   ep.joined_ms = now_ms;
-  ep.msrp_local_path = answer.leg.local_path;
-  ep.msrp_remote_path = answer.leg.remote_path;
+  take_leg(ep, answer.leg);
   ep.last_offer = offer;
   ep.sdp_answer = answer.sdp;
   ep.msrp_leg_id = leg_id;
-  ep.msrp_accept_types = answer.leg.accept_types;
-  ep.msrp_accept_wrapped_types = answer.leg.accept_wrapped_types;
-  ep.msrp_max_size = answer.leg.max_size.value_or(0);
-  ep.msrp_private_messages = answer.leg.private_messages;
-  // RFC 3264 §6.1 from the focus's side: it sends unless the participant
-  // only sends, and takes payloads unless the participant only receives.
-  ep.msrp_may_send = answer.leg.offer_direction != "recvonly" && answer.leg.offer_direction != "inactive";
-  ep.msrp_may_receive = answer.leg.offer_direction != "sendonly" && answer.leg.offer_direction != "inactive";
-  // §7.3: a participant that offered passive waits for the focus to connect.
-  ep.msrp_connect_out = answer.leg.answer_setup == "active";
   ep.awaiting_answer = offer.empty();
   // E38: the invitee dialed in while its dial-out is pending.
   supersede_dials(who.aor, ep, out);
@@ -1151,17 +1140,9 @@ void GroupSession::dial_answered(Effects& out, const Invitation& inv, const tran
   ep.joined_ms = now_ms;
   ep.joining_method = "dialed-out";
   ep.referred_by = inv.inviter;
-  ep.msrp_local_path = answer.leg.local_path;
-  ep.msrp_remote_path = answer.leg.remote_path;
+  take_leg(ep, answer.leg);
   ep.sdp_answer = codec::make_msrp_offer(config_.msrp, inv.leg_id, state_.sdp_session_id, state_.sdp_version);
   ep.msrp_leg_id = inv.leg_id;
-  ep.msrp_accept_types = answer.leg.accept_types;
-  ep.msrp_accept_wrapped_types = answer.leg.accept_wrapped_types;
-  ep.msrp_max_size = answer.leg.max_size.value_or(0);
-  ep.msrp_private_messages = answer.leg.private_messages;
-  ep.msrp_may_send = answer.leg.offer_direction != "recvonly" && answer.leg.offer_direction != "inactive";
-  ep.msrp_may_receive = answer.leg.offer_direction != "sendonly" && answer.leg.offer_direction != "inactive";
-  ep.msrp_connect_out = answer.leg.answer_setup == "active";
   state_.endpoints.push_back(ep);
   msrp_add(out, state_.endpoints.back());
   // §2.6, example J2: the provisional endpoint goes and the real one comes
@@ -1218,17 +1199,26 @@ bool GroupSession::take_ack_answer(Endpoint& ep, const transport::DialogEvent& a
   if (codec::media_type(ack.content_type) != "application/sdp") return false;
   auto a = codec::read_msrp_answer(ack.body, config_.msrp, ep.msrp_leg_id);
   if (!a.ok) return false;
-  ep.msrp_local_path = a.leg.local_path;
-  ep.msrp_remote_path = a.leg.remote_path;
+  take_leg(ep, a.leg);
   ep.last_offer = ack.body;
-  ep.msrp_accept_types = a.leg.accept_types;
-  ep.msrp_accept_wrapped_types = a.leg.accept_wrapped_types;
-  ep.msrp_max_size = a.leg.max_size.value_or(0);
-  ep.msrp_private_messages = a.leg.private_messages;
-  ep.msrp_may_send = a.leg.offer_direction != "recvonly" && a.leg.offer_direction != "inactive";
-  ep.msrp_may_receive = a.leg.offer_direction != "sendonly" && a.leg.offer_direction != "inactive";
-  ep.msrp_connect_out = a.leg.answer_setup == "active";
   return true;
+}
+
+// What the MSRP switch needs from the participant's SDP, whichever side offered.
+void GroupSession::take_leg(Endpoint& ep, const codec::MsrpLeg& leg) {
+  ep.msrp_local_path = leg.local_path;
+  ep.msrp_remote_path = leg.remote_path;
+  ep.msrp_accept_types = leg.accept_types;
+  ep.msrp_accept_wrapped_types = leg.accept_wrapped_types;
+  ep.msrp_max_size = leg.max_size.value_or(0);
+  ep.msrp_private_messages = leg.private_messages;
+  // RFC 3264 §6.1 from the focus's side: it sends unless the participant
+  // only sends, and takes payloads unless the participant only receives.
+  ep.msrp_may_send = leg.offer_direction != "recvonly" && leg.offer_direction != "inactive";
+  ep.msrp_may_receive = leg.offer_direction != "sendonly" && leg.offer_direction != "inactive";
+  // §7.3: the focus connects when the participant is passive (or, in an
+  // answer to our offer, says nothing).
+  ep.msrp_connect_out = leg.answer_setup == "active";
 }
 
 }  // namespace imserver::session

@@ -156,6 +156,20 @@ class DialoutTest : public ConferenceTest {
         [&](const SipMessage& m) { return m.is_request && m.method == "ACK" && m.call_id() == call_id; }, timeout);
   }
 
+  // The dialog a dial-out INVITE made, seen from the invitee (UAS) side:
+  // our tag is local, the focus's From tag remote; requests go to the session.
+  static Dialog uas_dialog(const SipMessage& invite, const std::string& local_tag, const std::string& local_uri) {
+    Dialog d;
+    d.call_id = invite.call_id();
+    d.local_tag = local_tag;
+    const std::string from = invite.header("From").value_or("");
+    d.remote_tag = from.substr(from.find(";tag=") + 5);
+    d.local_uri = local_uri;
+    d.remote_uri = from.substr(0, from.find(";tag="));
+    d.remote_target = kGs1;
+    return d;
+  }
+
   std::map<std::string, std::unique_ptr<MsrpClient>> msrp_;
 
   void TearDown() override {

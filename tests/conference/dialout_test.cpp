@@ -26,8 +26,6 @@ std::string branch_of(const SipMessage& m) {
   return via.substr(at + 7, via.find_first_of(";, ", at + 7) - at - 7);
 }
 
-std::string strip_tag(const std::string& name_addr) { return name_addr.substr(0, name_addr.find(";tag=")); }
-
 const DocEndpoint* endpoint_of(const ConferenceDoc& doc, const std::string& user, const std::string& entity) {
   const DocUser* u = doc.find_user(user);
   return u ? u->find_endpoint(entity) : nullptr;
@@ -261,16 +259,7 @@ TEST_P(DialoutTest, PendingInviteeKeepsTheSession) {
   invitee("carol").ua->respond(*c, 180, "Ringing");
   answer("bob", *b, "active");
   ASSERT_TRUE(ack_for("bob", *b));
-  // Bob's dialog as the UAS side: our tag is local, the focus's remote.
-  Dialog d;
-  d.call_id = b->call_id();
-  d.local_tag = invitee("bob").ua->local_to_tag();
-  const std::string from = b->header("From").value_or("");
-  d.remote_tag = from.substr(from.find(";tag=") + 5);
-  d.local_uri = invitee_aor("bob");
-  d.remote_uri = strip_tag(from);
-  d.remote_target = "sip:gs-1@im.example.com";
-  d.local_cseq = 0;
+  Dialog d = uas_dialog(*b, invitee("bob").ua->local_to_tag(), invitee_aor("bob"));
   auto bye_ok = invitee("bob").ua->bye(d);
   ASSERT_TRUE(bye_ok && bye_ok->status == 200) << invitee("bob").ua->transcript();
   EXPECT_TRUE(user("alice").ua->nothing_arrives("BYE", 2s)) << "Carol is still pending (R1 counts her)";
@@ -1005,14 +994,7 @@ TEST_P(DialoutProxyTest, GroupDialsOutToMembersOnCreation) {
                                  3s));
   }
   const SipMessage& carol_inv = invites["sip:carol@example.com"];
-  Dialog d;
-  d.call_id = carol_inv.call_id();
-  d.local_tag = proxy_->local_to_tag();
-  const std::string from = carol_inv.header("From").value_or("");
-  d.remote_tag = from.substr(from.find(";tag=") + 5);
-  d.local_uri = "sip:carol@example.com";
-  d.remote_uri = from.substr(0, from.find(";tag="));
-  d.remote_target = "sip:gs-1@im.example.com";
+  Dialog d = uas_dialog(carol_inv, proxy_->local_to_tag(), "sip:carol@example.com");
   auto bye = proxy_->bye(d);
   ASSERT_TRUE(bye && bye->status == 200) << proxy_->transcript();
   auto back = user("carol").ua->join("sip:team@im.example.com");

@@ -198,6 +198,18 @@ MsrpAnswer fail(const MsrpAnswerConfig& cfg, int code, std::string_view text, Ms
   return a;
 }
 
+// The focus's own address: IPv6 literals are bare in c=/o= (RFC 4566 §5.7) and bracketed in URIs.
+struct FocusAddress {
+  std::string uri_host;  // for a=path
+  std::string addr;      // "IN IP4 host" for c= and o=
+};
+FocusAddress focus_address(const MsrpAnswerConfig& cfg) {
+  std::string host = cfg.msrp_host;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const bool ip6 = host.find(':') != std::string::npos;
+  return {ip6 ? "[" + host + "]" : host, std::string(ip6 ? "IN IP6 " : "IN IP4 ") + host};
+}
+
 }  // namespace
 
 MsrpAnswer answer_msrp_offer(std::string_view offer, const MsrpAnswerConfig& cfg, std::string_view session_id,
@@ -285,12 +297,9 @@ MsrpAnswer answer_msrp_offer(std::string_view offer, const MsrpAnswerConfig& cfg
       if (iequals(t, "private-messages")) leg.private_messages = true;
   }
 
-  // The focus's own address: IPv6 literals are bare in c=/o= (RFC 4566 §5.7) and bracketed in URIs.
-  std::string host = cfg.msrp_host;
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  const bool ip6 = host.find(':') != std::string::npos;
-  const std::string uri_host = ip6 ? "[" + host + "]" : host;
-  const std::string addr = std::string(ip6 ? "IN IP6 " : "IN IP4 ") + host;
+  const FocusAddress focus = focus_address(cfg);
+  const std::string& uri_host = focus.uri_host;
+  const std::string& addr = focus.addr;
   const std::string proto = tls_stream ? "TCP/TLS/MSRP" : "TCP/MSRP";
   leg.local_path = std::string(tls_stream ? "msrps://" : "msrp://") + uri_host + ":" + std::to_string(cfg.msrp_port) +
                    "/" + std::string(session_id) + ";tcp";
@@ -339,11 +348,9 @@ MsrpAnswer answer_msrp_offer(std::string_view offer, const MsrpAnswerConfig& cfg
 std::string make_msrp_offer(const MsrpAnswerConfig& cfg, std::string_view session_id, uint64_t sess_id,
                             uint64_t sess_version) {
   if (!valid_session_id(session_id)) return {};
-  std::string host = cfg.msrp_host;
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  const bool ip6 = host.find(':') != std::string::npos;
-  const std::string uri_host = ip6 ? "[" + host + "]" : host;
-  const std::string addr = std::string(ip6 ? "IN IP6 " : "IN IP4 ") + host;
+  const FocusAddress focus = focus_address(cfg);
+  const std::string& uri_host = focus.uri_host;
+  const std::string& addr = focus.addr;
   std::string out;
   auto line = [&out](std::string_view l) {
     out.append(l);

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cstring>
 #include <cctype>
+#include <sys/timerfd.h>
+#include <unistd.h>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -68,11 +70,12 @@ std::string canonical_header_name(const pl& name) {
 void* id_arg(uint64_t id) { return reinterpret_cast<void*>(static_cast<uintptr_t>(id)); }
 uint64_t arg_id(void* arg) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(arg)); }
 
-// The single libre timer that drives the wheel is armed on this grid. Every
-// tmr_start() walks libre's sorted timer list past all longer timers (the
-// 32 s server transactions of incoming UDP requests are still there), so the
-// grid bounds those walks to 1000/kDriveGrainMs per second however many of
-// our own timers come due; a timer fires at most this much late.
+// The wheel is driven by one timerfd in libre's poll set, armed on this grid.
+// It used to be one libre timer, but every tmr_start() walks libre's sorted
+// timer list past all longer timers (the 32 s server transactions of
+// incoming UDP requests are there), which cost a third of the SIP thread in
+// a leave storm (perf, issue 7). The grid still bounds re-arming to
+// 1000/kDriveGrainMs per second; a timer fires at most this much late.
 constexpr uint64_t kDriveGrainMs = 4;
 
 std::string lower(std::string_view s) {
@@ -340,10 +343,10 @@ struct SipWorker::Impl {
   sip_lsnr* response_listener = nullptr;
   // All of the worker's own timers live on this wheel (declared before
   // everything that embeds a TimerWheel::Timer, so it outlives them). One
-  // libre tmr, drive_tmr, is armed for its next deadline.
+  // timerfd, drive_fd, is armed for its next deadline.
   TimerWheel wheel;
-  tmr drive_tmr{};
-  uint64_t drive_armed_at = 0;  // wheel time drive_tmr fires at; 0: not armed
+  int drive_fd = -1;             // timerfd that drives the wheel
+  uint64_t drive_armed_at = 0;  // wheel time drive_fd fires at; 0: not armed
   bool driving = false;         // inside wheel.advance(): arm once, afterwards
   TimerWheel::Timer sweep_timer;
   uint64_t next_id = 1;
@@ -376,7 +379,14 @@ struct SipWorker::Impl {
   }
 
   int setup_stack(std::string* start_error) {
-    int err = sip_alloc(&stack, nullptr, 1024, 1024, 1024, cfg.software.c_str(), nullptr, nullptr);
+    // libre keeps every UDP server transaction for 32 s (Timer J/H), so at
+    // N requests/s about 32*N are open, and each request is matched by a
+    // linear scan of one hash bucket. With 1024 buckets a leave storm of a
+    // few thousand/s scanned ~100 entries per lookup and the SIP thread
+    // spent ~30% of its time there (perf, issue 7); 65536 buckets (about
+    // 1 MiB) keep the chains short up to ~100k open transactions. Client
+    // transactions are the project's own (ClientTx, DialTx).
+    int err = sip_alloc(&stack, nullptr, 1024, 65536, 1024, cfg.software.c_str(), nullptr, nullptr);
     if (err) return err;
     // UDP and TCP share the port. With port 0 the kernel picks the UDP port;
     // we then ask TCP for the same one and retry if TCP has it taken.
@@ -421,13 +431,20 @@ struct SipWorker::Impl {
     // response to our stateless requests reaches this one.
     err = sip_listen(&response_listener, stack, false, &Impl::on_response_cb, this);
     if (err) return err;
-    tmr_init(&drive_tmr);
+    drive_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (drive_fd < 0) return errno;
+    err = fd_listen(drive_fd, FD_READ, &Impl::on_drive_fd_cb, this);
+    if (err) return err;
     start_sweep();
     return 0;
   }
 
   void teardown() {
-    tmr_cancel(&drive_tmr);
+    if (drive_fd >= 0) {
+      fd_close(drive_fd);
+      close(drive_fd);
+      drive_fd = -1;
+    }
     drive_armed_at = 0;
     sweep_timer.cancel();
     for (auto& [id, p] : pending) {
@@ -1120,21 +1137,33 @@ struct SipWorker::Impl {
     arm_drive();
   }
 
-  // Makes drive_tmr fire no later than the wheel's next deadline (rounded up
+  // Makes drive_fd fire no later than the wheel's next deadline (rounded up
   // to the grain). Already armed at or before that: nothing to do, so a
   // fan-out that schedules thousands of later timers costs no tmr_start.
   void arm_drive() {
     if (driving) return;  // drive() arms once when the advance is over
     const std::optional<uint64_t> next = wheel.next_deadline();
-    if (!next) return;  // an armed drive_tmr may fire for nothing: harmless
+    if (!next) return;  // an armed drive_fd may fire for nothing: harmless
     const uint64_t target = (*next + kDriveGrainMs - 1) / kDriveGrainMs * kDriveGrainMs;
     if (drive_armed_at != 0 && drive_armed_at <= target) return;
     const uint64_t now = now_ms();
-    tmr_start(&drive_tmr, target > now ? target - now : 0, &Impl::on_drive_cb, this);
+    const uint64_t delay_ms = target > now ? target - now : 0;
+    itimerspec when{};
+    // A zero it_value disarms a timerfd: "now" is one nanosecond.
+    when.it_value.tv_sec = static_cast<time_t>(delay_ms / 1000);
+    when.it_value.tv_nsec = delay_ms ? static_cast<long>(delay_ms % 1000) * 1000000L : 1;
+    if (drive_fd < 0 || timerfd_settime(drive_fd, 0, &when, nullptr) != 0) return;
     drive_armed_at = target;
   }
 
-  static void on_drive_cb(void* arg) { static_cast<Impl*>(arg)->drive(); }
+  static void on_drive_fd_cb(int flags, void* arg) {
+    (void)flags;
+    auto* self = static_cast<Impl*>(arg);
+    uint64_t expirations = 0;
+    ssize_t n = read(self->drive_fd, &expirations, sizeof expirations);  // re-arms the level trigger
+    (void)n;
+    self->drive();
+  }
 
   void drive() {
     drive_armed_at = 0;

@@ -7,7 +7,10 @@
 // 5626 style, SESSIONS.md §9.5). The AoR of such an invitee is
 // sip:bob@127.0.0.1 (the port is not part of an AoR, PROTOCOL.md §1.5).
 
+#include <chrono>
+#include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -143,8 +146,16 @@ class DialoutTest : public ConferenceTest {
     auto& client = msrp_[name];
     client = std::make_unique<MsrpClient>(own_path);
     if (!client->connect("127.0.0.1", server_.msrp_port())) return false;
-    const std::string tid = client->bodiless_send(sdp_attr(offer_of(invite), "path"));
-    auto ok = client->wait_response(tid);
+    // The focus registers the leg when its session hears of the 2xx, which
+    // the transport has already ACKed; a bind sent at once can overtake
+    // that and get 481 (a known gap, see the issue notes), so retry a few
+    // times as a client would.
+    std::optional<codec::msrp::Frame> ok;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      ok = client->wait_response(client->bodiless_send(sdp_attr(offer_of(invite), "path")));
+      if (!ok || ok->status != 481) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
     return ok && ok->status == 200;
   }
 

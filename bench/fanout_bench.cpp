@@ -98,6 +98,7 @@ using imserver::bench::iequal;
 using imserver::bench::Lean;
 using imserver::bench::lean_parse;
 using imserver::bench::now_ns;
+using imserver::bench::RecvBatch;
 using imserver::bench::random_hex;
 using imserver::bench::trim_view;
 using imserver::bench::udp_socket;
@@ -327,10 +328,7 @@ class SubscriberPool {
 
   void run() {
     constexpr int kBatch = 64;
-    std::vector<std::vector<char>> bufs(kBatch, std::vector<char>(65536));
-    std::vector<iovec> iov(kBatch);
-    std::vector<mmsghdr> msgs(kBatch);
-    std::vector<sockaddr_in> from(kBatch);
+    RecvBatch in(kBatch, 65536);
     std::vector<pollfd> pfds(fds_.size());
     std::vector<Out> out;
     std::vector<mmsghdr> omsgs;
@@ -342,19 +340,11 @@ class SubscriberPool {
       for (size_t s = 0; s < fds_.size(); ++s) {
         if (!(pfds[s].revents & POLLIN)) continue;
         for (;;) {
-          for (int i = 0; i < kBatch; ++i) {
-            iov[i] = iovec{bufs[i].data(), bufs[i].size()};
-            msgs[i] = mmsghdr{};
-            msgs[i].msg_hdr.msg_iov = &iov[i];
-            msgs[i].msg_hdr.msg_iovlen = 1;
-            msgs[i].msg_hdr.msg_name = &from[i];
-            msgs[i].msg_hdr.msg_namelen = sizeof from[i];
-          }
-          int n = recvmmsg(fds_[s], msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
-          if (n <= 0) break;
+          const int n = in.receive(fds_[s]);
+          if (n == 0) break;
           const int64_t t = now_ns();
           out.clear();
-          for (int i = 0; i < n; ++i) handle(std::string_view(bufs[i].data(), msgs[i].msg_len), from[i], t, out);
+          for (int i = 0; i < n; ++i) handle(in.datagram(i), in.from(i), t, out);
           if (!out.empty()) send_all(fds_[s], out, omsgs, oiov);
           if (n < kBatch) break;
         }

@@ -208,6 +208,41 @@ inline std::string random_hex(std::mt19937_64& rng, size_t chars) {
   return out;
 }
 
+// One recvmmsg batch: `size` buffers of `capacity` octets and their senders,
+// re-armed before each call (recvmmsg overwrites the lengths).
+class RecvBatch {
+ public:
+  RecvBatch(int size, size_t capacity)
+      : bufs_(static_cast<size_t>(size), std::vector<char>(capacity)),
+        iov_(static_cast<size_t>(size)),
+        msgs_(static_cast<size_t>(size)),
+        from_(static_cast<size_t>(size)) {}
+  // Reads what has arrived without blocking: the number of datagrams, 0
+  // when none (or on an error).
+  int receive(int fd) {
+    for (size_t i = 0; i < msgs_.size(); ++i) {
+      iov_[i] = iovec{bufs_[i].data(), bufs_[i].size()};
+      msgs_[i] = mmsghdr{};
+      msgs_[i].msg_hdr.msg_iov = &iov_[i];
+      msgs_[i].msg_hdr.msg_iovlen = 1;
+      msgs_[i].msg_hdr.msg_name = &from_[i];
+      msgs_[i].msg_hdr.msg_namelen = sizeof from_[i];
+    }
+    const int n = recvmmsg(fd, msgs_.data(), static_cast<unsigned>(msgs_.size()), MSG_DONTWAIT, nullptr);
+    return n > 0 ? n : 0;
+  }
+  int size() const { return static_cast<int>(msgs_.size()); }
+  std::string_view datagram(int i) const { return {bufs_[i].data(), msgs_[i].msg_len}; }
+  const sockaddr_in& from(int i) const { return from_[i]; }
+  sockaddr_in& from(int i) { return from_[i]; }  // e.g. as the msg_name of the answer
+
+ private:
+  std::vector<std::vector<char>> bufs_;
+  std::vector<iovec> iov_;
+  std::vector<mmsghdr> msgs_;
+  std::vector<sockaddr_in> from_;
+};
+
 // A non-blocking UDP socket bound to `ip` (host order; loopback by default)
 // with 8 MiB buffers each way (forced past net.core.rmem_max when the
 // process may, so bursts of a fan-out are not dropped here); the port the

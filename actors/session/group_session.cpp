@@ -988,8 +988,9 @@ void GroupSession::wake_for_dials(Effects& out) const {
 
 void GroupSession::dial(Effects& out, Invitation& inv, int64_t now_ms) {
   inv.leg_id = new_leg_id();
+  inv.offer_version = ++state_.sdp_version;
   const std::string offer =
-      codec::make_msrp_offer(config_.msrp, inv.leg_id, state_.sdp_session_id, ++state_.sdp_version);
+      codec::make_msrp_offer(config_.msrp, inv.leg_id, state_.sdp_session_id, inv.offer_version);
   transport::Dial d;
   d.owner = owner_;
   d.token = inv.token;
@@ -1141,7 +1142,9 @@ void GroupSession::dial_answered(Effects& out, const Invitation& inv, const tran
   ep.joining_method = "dialed-out";
   ep.referred_by = inv.inviter;
   take_leg(ep, answer.leg);
-  ep.sdp_answer = codec::make_msrp_offer(config_.msrp, inv.leg_id, state_.sdp_session_id, state_.sdp_version);
+  // Our side of the dialog's SDP is the offer exactly as sent (same o=
+  // version), e.g. for a re-INVITE without body (RFC 3264 §8).
+  ep.sdp_answer = codec::make_msrp_offer(config_.msrp, inv.leg_id, state_.sdp_session_id, inv.offer_version);
   ep.msrp_leg_id = inv.leg_id;
   state_.endpoints.push_back(ep);
   msrp_add(out, state_.endpoints.back());

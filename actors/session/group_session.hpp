@@ -93,8 +93,9 @@ struct Invitation {
   bool superseded = false; // the invitee dialed in (E38): this dial is no longer reported
   int64_t no_answer_at_ms = 0;
   std::string leg_id;      // session-id of the focus's path in the offer
+  uint64_t offer_version = 0;  // o= version of that offer, so the dialog keeps describing it
   MSGPACK_DEFINE(token, aor, target, inviter, state, shown, cancelled, no_answer, superseded, no_answer_at_ms,
-                 leg_id);
+                 leg_id, offer_version);
 };
 
 // The implicit subscription of an accepted REFER (PROTOCOL.md §3.6): it

@@ -31,6 +31,31 @@ const DocEndpoint* endpoint_of(const ConferenceDoc& doc, const std::string& user
   return u ? u->find_endpoint(entity) : nullptr;
 }
 
+// Example J2's shape (SESSIONS.md §2.6; TC-J04, J17): in a partial
+// document, `user` is partial, its provisional endpoint deleted, and the
+// real endpoint present and connected by `method`. Returns the real one.
+const DocEndpoint* expect_replaced(const ConferenceDoc& doc, const std::string& body, const std::string& user,
+                                   const std::string& provisional, const std::string& real,
+                                   const std::string& method) {
+  const DocUser* u = doc.find_user(user);
+  if (!u) {
+    ADD_FAILURE() << "no user " << user << "\n" << body;
+    return nullptr;
+  }
+  EXPECT_EQ(u->state, "partial") << body;
+  const auto* gone = u->find_endpoint(provisional);
+  if (!gone) ADD_FAILURE() << "no provisional endpoint " << provisional << "\n" << body;
+  else EXPECT_EQ(gone->state, "deleted") << body;
+  const auto* now = u->find_endpoint(real);
+  if (!now) {
+    ADD_FAILURE() << "no endpoint " << real << "\n" << body;
+    return nullptr;
+  }
+  EXPECT_EQ(now->status, "connected") << body;
+  EXPECT_EQ(now->joining_method, method) << body;
+  return now;
+}
+
 // TC-J01, TC-J02 (§2.3, §2.4): the creator's 200 first, then one dial-out
 // INVITE per invitee with the §2.4 headers and the recipient-list-history.
 TEST_P(DialoutTest, CreationAnswerThenDialOutsWithHistory) {
@@ -139,16 +164,9 @@ TEST_P(DialoutTest, InviteesDialingOutThenOneAccepts) {
   auto partial = check_notify("alice", *n);
   EXPECT_EQ(partial.state, "partial");
   EXPECT_EQ(partial.user_count.value_or(99), 2u) << n->body;
-  const DocUser* bob = partial.find_user(invitee_aor("bob"));
-  ASSERT_TRUE(bob) << n->body;
-  EXPECT_EQ(bob->state, "partial");
-  const auto* gone = bob->find_endpoint(invitee_uri("bob"));
-  ASSERT_TRUE(gone) << n->body;
-  EXPECT_EQ(gone->state, "deleted");
-  const auto* real = bob->find_endpoint(invitee("bob").ua->contact_uri());
-  ASSERT_TRUE(real) << n->body;
-  EXPECT_EQ(real->status, "connected");
-  EXPECT_EQ(real->joining_method, "dialed-out");
+  const auto* real = expect_replaced(partial, n->body, invitee_aor("bob"), invitee_uri("bob"),
+                                    invitee("bob").ua->contact_uri(), "dialed-out");
+  ASSERT_TRUE(real);
   EXPECT_EQ(real->referred_by, "sip:alice@example.com");
 }
 
@@ -356,16 +374,8 @@ TEST_P(DialoutTest, DeclinedInviteeDialsIn) {
   auto n2 = next_notify("alice");
   ASSERT_TRUE(n2);
   auto doc = check_notify("alice", *n2);
-  const DocUser* carol = doc.find_user(invitee_aor("carol"));
-  ASSERT_TRUE(carol) << n2->body;
-  EXPECT_EQ(carol->state, "partial") << n2->body;
-  const auto* old = carol->find_endpoint(invitee_uri("carol"));
-  ASSERT_TRUE(old) << n2->body;
-  EXPECT_EQ(old->state, "deleted");
-  const auto* now = carol->find_endpoint(invitee("carol").ua->contact_uri());
-  ASSERT_TRUE(now) << n2->body;
-  EXPECT_EQ(now->status, "connected");
-  EXPECT_EQ(now->joining_method, "dialed-in");
+  EXPECT_TRUE(expect_replaced(doc, n2->body, invitee_aor("carol"), invitee_uri("carol"),
+                              invitee("carol").ua->contact_uri(), "dialed-in"));
 }
 
 // TC-J25 (§4.3, E38): Bob dials in while his dial-out rings: the dial-out

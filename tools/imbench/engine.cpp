@@ -51,6 +51,7 @@ namespace {
 using imserver::bench::Lean;
 using imserver::bench::lean_parse;
 using imserver::bench::now_ns;
+using imserver::bench::RecvBatch;
 using imserver::bench::tag_param;
 using imserver::bench::uri_in;
 
@@ -432,23 +433,12 @@ void Lane::flush() {
 
 void Lane::read_udp() {
   constexpr int kBatch = 64;
-  static thread_local std::vector<std::vector<char>> bufs(kBatch, std::vector<char>(65536));
-  mmsghdr msgs[kBatch];
-  iovec iov[kBatch];
-  sockaddr_in from[kBatch];
+  static thread_local RecvBatch in(kBatch, 65536);
   for (int round = 0; round < 16; ++round) {
-    for (int i = 0; i < kBatch; ++i) {
-      iov[i] = iovec{bufs[i].data(), bufs[i].size()};
-      msgs[i] = mmsghdr{};
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-      msgs[i].msg_hdr.msg_name = &from[i];
-      msgs[i].msg_hdr.msg_namelen = sizeof from[i];
-    }
-    int n = recvmmsg(fd_, msgs, kBatch, MSG_DONTWAIT, nullptr);
-    if (n <= 0) return;
+    const int n = in.receive(fd_);
+    if (n == 0) return;
     now_ = now_ns();
-    for (int i = 0; i < n; ++i) handle(std::string_view(bufs[i].data(), msgs[i].msg_len), from[i]);
+    for (int i = 0; i < n; ++i) handle(in.datagram(i), in.from(i));
     if (n < kBatch) return;
   }
 }

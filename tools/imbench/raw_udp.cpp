@@ -31,6 +31,7 @@ namespace imbench {
 namespace {
 
 using imserver::bench::now_ns;
+using imserver::bench::RecvBatch;
 
 constexpr int64_t kMs = 1000000;
 
@@ -160,10 +161,9 @@ class RawUdpEngine : public Engine {
     }
     std::vector<epoll_event> ready(256);
     constexpr int kBatch = 16;
-    std::vector<std::vector<char>> bufs(kBatch, std::vector<char>(4096));
-    mmsghdr msgs[kBatch], out[kBatch];
-    iovec iov[kBatch], oiov[kBatch];
-    sockaddr_in from[kBatch];
+    RecvBatch in(kBatch, 4096);
+    mmsghdr out[kBatch];
+    iovec oiov[kBatch];
     std::vector<std::string> answers(kBatch, ok_);
     while (phase.load() != kExit) {
       int nready = epoll_wait(ep, ready.data(), static_cast<int>(ready.size()), 20);
@@ -171,20 +171,13 @@ class RawUdpEngine : public Engine {
       const int ph = phase.load();
       for (int e = 0; e < nready; ++e) {
         const uint32_t s = ready[e].data.u32;
-        for (int i = 0; i < kBatch; ++i) {
-          iov[i] = iovec{bufs[i].data(), bufs[i].size()};
-          msgs[i] = mmsghdr{};
-          msgs[i].msg_hdr.msg_iov = &iov[i];
-          msgs[i].msg_hdr.msg_iovlen = 1;
-          msgs[i].msg_hdr.msg_name = &from[i];
-          msgs[i].msg_hdr.msg_namelen = sizeof from[i];
-        }
-        int got = recvmmsg(receivers_[s], msgs, kBatch, MSG_DONTWAIT, nullptr);
-        if (got <= 0) continue;
+        const int got = in.receive(receivers_[s]);
+        if (got == 0) continue;
         const int64_t t = now_ns();
         const uint64_t current = round_.load(std::memory_order_acquire);
         for (int i = 0; i < got; ++i) {
-          const uint64_t r = get_round(bufs[i].data(), msgs[i].msg_len, notify_cseq_at_);
+          const std::string_view d = in.datagram(i);
+          const uint64_t r = get_round(d.data(), d.size(), notify_cseq_at_);
           if (r == current) {
             arrivals_.fetch_add(1, std::memory_order_relaxed);
             int64_t prev = last_arrival_.load(std::memory_order_relaxed);
@@ -200,8 +193,8 @@ class RawUdpEngine : public Engine {
           out[i] = mmsghdr{};
           out[i].msg_hdr.msg_iov = &oiov[i];
           out[i].msg_hdr.msg_iovlen = 1;
-          out[i].msg_hdr.msg_name = &from[i];
-          out[i].msg_hdr.msg_namelen = sizeof from[i];
+          out[i].msg_hdr.msg_name = &in.from(i);
+          out[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
         }
         int done = 0;
         while (done < got) {
@@ -218,22 +211,14 @@ class RawUdpEngine : public Engine {
   // and sets *last to the arrival time of the last of them.
   int read_answers(uint64_t round, int64_t* last) {
     constexpr int kBatch = 64;
-    static thread_local std::vector<std::vector<char>> bufs(kBatch, std::vector<char>(2048));
-    mmsghdr msgs[kBatch];
-    iovec iov[kBatch];
+    static thread_local RecvBatch in(kBatch, 2048);
     int count = 0;
     for (;;) {
-      for (int i = 0; i < kBatch; ++i) {
-        iov[i] = iovec{bufs[i].data(), bufs[i].size()};
-        msgs[i] = mmsghdr{};
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-      }
-      int got = recvmmsg(sender_, msgs, kBatch, MSG_DONTWAIT, nullptr);
-      if (got <= 0) return count;
+      const int got = in.receive(sender_);
+      if (got == 0) return count;
       const int64_t t = now_ns();
       for (int i = 0; i < got; ++i)
-        if (get_round(bufs[i].data(), msgs[i].msg_len, ok_cseq_at_) == round) {
+        if (get_round(in.datagram(i).data(), in.datagram(i).size(), ok_cseq_at_) == round) {
           ++count;
           *last = t;
         }

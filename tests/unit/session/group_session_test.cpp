@@ -846,6 +846,11 @@ TEST(GroupSessionDialOut, AnswerConnects) {
   ASSERT_EQ(fx.msrp.size(), 1u);
   const auto& leg = std::get<transport::MsrpAddLeg>(fx.msrp[0]).leg;
   EXPECT_FALSE(leg.connect_out) << "the invitee answered active: it connects";
+  // The dialog keeps describing our side with the offer as sent (same o= version).
+  const auto& ep = f.s.state().endpoints.back();
+  const std::string& body = dials[0].body;
+  const size_t sdp = body.find("v=0");
+  EXPECT_EQ(ep.sdp_answer, body.substr(sdp, body.find("\r\n--", sdp) - sdp));
   EXPECT_EQ(f.s.participating_users(), 2);
 }
 

@@ -1,5 +1,7 @@
 #include "transport/loop/event_loop_thread.hpp"
 
+#include <pthread.h>
+
 #include <cstring>
 
 extern "C" {
@@ -8,7 +10,8 @@ extern "C" {
 
 namespace imserver::transport {
 
-EventLoopThread::EventLoopThread(Kind kind, int max_fds) : kind_(kind), max_fds_(max_fds) {}
+EventLoopThread::EventLoopThread(Kind kind, int max_fds, std::string name)
+    : kind_(kind), max_fds_(max_fds), name_(std::move(name)) {}
 
 EventLoopThread::~EventLoopThread() { stop(); }
 
@@ -27,6 +30,7 @@ bool EventLoopThread::start(Hooks hooks, std::string* error) {
 }
 
 void EventLoopThread::run() {
+  pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
   int err = kind_ == Kind::ProcessLoop ? libre_init() : re_thread_init();
   const bool libre_ready = !err;
   if (!err) err = fd_setsize(max_fds_);

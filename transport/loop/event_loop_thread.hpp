@@ -30,7 +30,9 @@ class EventLoopThread {
     std::function<void()> teardown;
   };
 
-  EventLoopThread(Kind kind, int max_fds);
+  // `name` becomes the thread's name (15 characters at most), so that
+  // top -H and perf tell the SIP loop from the MSRP loop.
+  EventLoopThread(Kind kind, int max_fds, std::string name);
   ~EventLoopThread();
   EventLoopThread(const EventLoopThread&) = delete;
   EventLoopThread& operator=(const EventLoopThread&) = delete;
@@ -79,6 +81,7 @@ class EventLoopThread {
 
   Kind kind_;
   int max_fds_;
+  std::string name_;
   Hooks hooks_;
   std::thread thread_;
 

@@ -45,7 +45,7 @@ struct MsrpWorker::Impl final : ConnectionIo {
 
   MsrpWorkerConfig cfg;
   MsrpEventSink& sink;
-  EventLoopThread loop{EventLoopThread::Kind::OwnLoop, cfg.max_fds};
+  EventLoopThread loop{EventLoopThread::Kind::OwnLoop, cfg.max_fds, "im.msrp"};
   uint16_t bound_port = 0;
   std::vector<MsrpCommand> queue;  // guarded by the loop's lock
 

@@ -332,7 +332,7 @@ struct SipWorker::Impl {
   SipWorkerConfig cfg;
   SipEventSink& sink;
   DialogEndListener* dialog_end_listener = nullptr;
-  EventLoopThread loop{EventLoopThread::Kind::ProcessLoop, cfg.max_fds};
+  EventLoopThread loop{EventLoopThread::Kind::ProcessLoop, cfg.max_fds, "im.sip"};
   uint16_t bound_port = 0;
   std::vector<Command> queue;  // guarded by the loop's lock
 

@@ -5,6 +5,7 @@
 #include "transport/loop/event_loop_thread.hpp"
 #include "transport/sip/client_transaction.hpp"
 #include "transport/sip/digest_auth.hpp"
+#include "transport/sip/server_transaction.hpp"
 #include "transport/sip/timer_wheel.hpp"
 
 #include <algorithm>
@@ -67,14 +68,15 @@ std::string canonical_header_name(const pl& name) {
   }
 }
 
-void* id_arg(uint64_t id) { return reinterpret_cast<void*>(static_cast<uintptr_t>(id)); }
-uint64_t arg_id(void* arg) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(arg)); }
+
+// RFC 3261's T4, Timer I of an ACKed non-2xx answer to an INVITE over UDP.
+constexpr uint64_t kTimerT4Ms = 5000;
 
 // The wheel is driven by one timerfd in libre's poll set, armed on this grid.
 // It used to be one libre timer, but every tmr_start() walks libre's sorted
 // timer list past all longer timers (the 32 s server transactions of
-// incoming UDP requests are there), which cost a third of the SIP thread in
-// a leave storm (perf, issue 7). The grid still bounds re-arming to
+// incoming UDP requests were there while they were libre's), which cost a
+// third of the SIP thread in a leave storm (perf, issue 7). The grid still bounds re-arming to
 // 1000/kDriveGrainMs per second; a timer fires at most this much late.
 constexpr uint64_t kDriveGrainMs = 4;
 
@@ -315,9 +317,41 @@ struct SipWorker::Impl {
     sa dst{};
   };
 
+  // One of our server transactions (RFC 3261 §17.2, with RFC 6026's
+  // Accepted state); see server_transaction.hpp for why they are not
+  // libre's. While the request is pending it is also in `pending`; once
+  // answered over UDP it stays for the retransmissions: Completed (non-2xx
+  // to INVITE: Timer G resends, Timer H ends; anything else: Timer J),
+  // Confirmed (its ACK came: absorbs ACK copies, Timer I), Accepted (INVITE
+  // 2xx: absorbs INVITE copies, the dialog resends the 2xx; Timer L). Over
+  // TCP a transaction ends with its final answer (Timers J, I, L are 0).
+  struct ServerTx {
+    enum class State { Trying, Proceeding, Completed, Confirmed, Accepted };
+    State state = State::Trying;
+    bool invite = false;
+    RequestId request = 0;  // the pending request, 0 once answered
+    // The last response sent (provisional while Proceeding, the final one
+    // while Completed); what a retransmitted request gets again.
+    std::string response;
+    const std::string* key = nullptr;  // its key in server_txs
+    uint64_t to_tag = 0;  // our To tag (the request's libre tag): CANCEL's 200 shares it (§9.2)
+    sa dst{};  // where its responses went (sip_reply_addr)
+    // Timer G only: the socket to resend on (referenced) and its transport.
+    void* sock = nullptr;
+    sip_transp tp = SIP_TRANSP_NONE;
+    uint32_t retransmit_ms = 0;  // Timer G's current interval
+    TimerWheel::Timer timer_g;
+    TimerWheel::Timer timer_end;  // J, H, I or L: the transaction ends
+
+    ServerTx() = default;
+    ServerTx(const ServerTx&) = delete;
+    ServerTx& operator=(const ServerTx&) = delete;
+    ~ServerTx() { mem_deref(sock); }
+  };
+
   struct Pending {
     const sip_msg* msg = nullptr;
-    sip_strans* st = nullptr;
+    ServerTx* tx = nullptr;  // owned by server_txs
     DialogId dialog = 0;
     bool invite = false;
     uint64_t deadline_ms = 0;
@@ -351,6 +385,8 @@ struct SipWorker::Impl {
   TimerWheel::Timer sweep_timer;
   uint64_t next_id = 1;
   std::unordered_map<RequestId, Pending> pending;
+  std::unordered_map<std::string, std::unique_ptr<ServerTx>> server_txs;
+  ServerTx* incoming_tx = nullptr;  // the new request's, while on_request handles it
   std::unordered_map<DialogId, std::unique_ptr<Dialog>> dialogs;
   // Our client transactions, by Via branch.
   std::unordered_map<std::string, std::unique_ptr<ClientTx>> client_txs;
@@ -361,32 +397,19 @@ struct SipWorker::Impl {
   std::map<std::pair<std::string, uint64_t>, std::string> dial_keys;
   std::unordered_multimap<std::string, DialogId> dialogs_by_call_id;
 
-  static thread_local Impl* current;
-
   // ---------------------------------------------------------------- loop
   bool start(std::string* error) {
     EventLoopThread::Hooks hooks;
-    hooks.setup = [this](std::string* why) {
-      current = this;
-      return setup_stack(why);
-    };
+    hooks.setup = [this](std::string* why) { return setup_stack(why); };
     hooks.on_wake = [this] { drain(); };
-    hooks.teardown = [this] {
-      teardown();
-      current = nullptr;
-    };
+    hooks.teardown = [this] { teardown(); };
     return loop.start(std::move(hooks), error);
   }
 
   int setup_stack(std::string* start_error) {
-    // libre keeps every UDP server transaction for 32 s (Timer J/H), so at
-    // N requests/s about 32*N are open, and each request is matched by a
-    // linear scan of one hash bucket. With 1024 buckets a leave storm of a
-    // few thousand/s scanned ~100 entries per lookup and the SIP thread
-    // spent ~30% of its time there (perf, issue 7); 65536 buckets (about
-    // 1 MiB) keep the chains short up to ~100k open transactions. Client
-    // transactions are the project's own (ClientTx, DialTx).
-    int err = sip_alloc(&stack, nullptr, 1024, 65536, 1024, cfg.software.c_str(), nullptr, nullptr);
+    // Transactions, both ways, are the project's own (ServerTx, ClientTx,
+    // DialTx): libre's tables stay empty and get the smallest sizes.
+    int err = sip_alloc(&stack, nullptr, 16, 16, 16, cfg.software.c_str(), nullptr, nullptr);
     if (err) return err;
     // UDP and TCP share the port. With port 0 the kernel picks the UDP port;
     // we then ask TCP for the same one and retry if TCP has it taken.
@@ -448,10 +471,11 @@ struct SipWorker::Impl {
     drive_armed_at = 0;
     sweep_timer.cancel();
     for (auto& [id, p] : pending) {
-      if (p.st) sip_treply(&p.st, stack, p.msg, 503, "Service Unavailable");
+      send_response(p.msg, 503, "Service Unavailable", false, "");
       mem_deref(const_cast<sip_msg*>(p.msg));
     }
     pending.clear();
+    server_txs.clear();
     // Unfinished client transactions end silently, as libre's did: their
     // owners are going away with the worker.
     client_txs.clear();
@@ -490,9 +514,8 @@ struct SipWorker::Impl {
     if (it == pending.end()) return;  // already answered (CANCEL, BYE, timeout)
     Pending p = it->second;
     pending.erase(it);
-    std::string tail = r.headers + body_headers(r.content_type, r.body);
-    sip_treplyf(&p.st, nullptr, stack, p.msg, false, r.status, r.reason.c_str(), "%s%b", tail.c_str(),
-                r.body.data(), r.body.size());
+    std::string tail = r.headers + body_headers(r.content_type, r.body) + r.body;
+    answer(p, r.status, r.reason, false, tail);
     if (Dialog* d = find_dialog(p.dialog)) {
       if (d->pending_invite == r.request) d->pending_invite = 0;
       // Only Accept and AcceptSubscription turn an early dialog into a real
@@ -511,8 +534,7 @@ struct SipWorker::Impl {
     }
     if (r.status <= 100 || r.status >= 200) return;
     if (Dialog* d = find_dialog(it->second.dialog); d && d->state == Dialog::State::Early) d->owner = r.owner;
-    sip_treplyf(&it->second.st, nullptr, stack, it->second.msg, true, r.status, r.reason.c_str(),
-                "Content-Length: 0\r\n\r\n");
+    answer(it->second, r.status, r.reason, true, "");
   }
 
   // The owner decided on a request that ended meanwhile: tell it, once.
@@ -535,13 +557,11 @@ struct SipWorker::Impl {
     const bool initial = d->state == Dialog::State::Early;
     if (initial) d->owner = a.owner;
     else sip_dialog_update(d->dlg, p.msg);  // re-INVITE refreshes the remote target
-    std::string tail = "Contact: " + a.contact + "\r\n" + a.headers + body_headers(a.content_type, a.body);
+    std::string tail = "Contact: " + a.contact + "\r\n" + a.headers + body_headers(a.content_type, a.body) + a.body;
     d->stop_retransmissions();
     mbuf* mb = nullptr;
-    int err = sip_treplyf(&p.st, &mb, stack, p.msg, true, 200, "OK", "%s%b", tail.c_str(), a.body.data(),
-                          a.body.size());
-    if (err) {
-      mem_deref(mb);
+    answer(p, 200, "OK", true, tail, &mb);
+    if (!mb) {
       mem_deref(const_cast<sip_msg*>(p.msg));
       return;
     }
@@ -599,7 +619,7 @@ struct SipWorker::Impl {
     d->owner = a.owner;
     d->state = Dialog::State::Confirmed;
     std::string tail = "Contact: " + a.contact + "\r\n" + a.headers + "Content-Length: 0\r\n\r\n";
-    sip_treplyf(&p.st, nullptr, stack, p.msg, false, a.status, a.reason.c_str(), "%s", tail.c_str());
+    answer(p, a.status, a.reason, false, tail);
     mem_deref(const_cast<sip_msg*>(p.msg));
   }
 
@@ -1209,12 +1229,19 @@ struct SipWorker::Impl {
     }
   }
 
+  // Answers pending request `p` in its transaction.
+  void answer(Pending& p, uint16_t status, std::string_view reason, bool record_route, std::string_view tail,
+              mbuf** sent = nullptr) {
+    respond_in_tx(p.tx, p.msg, status, reason, record_route, tail, sent);
+    if (status >= 200) p.tx = nullptr;  // finished; over TCP already gone
+  }
+
   void answer_pending(RequestId id, uint16_t status, const char* reason, const char* extra = "") {
     auto it = pending.find(id);
     if (it == pending.end()) return;
     Pending p = it->second;
     pending.erase(it);
-    sip_treplyf(&p.st, nullptr, stack, p.msg, false, status, reason, "%sContent-Length: 0\r\n\r\n", extra);
+    answer(p, status, reason, false, std::string(extra) + "Content-Length: 0\r\n\r\n");
     if (Dialog* d = find_dialog(p.dialog); d && d->pending_invite == id) d->pending_invite = 0;
     mem_deref(const_cast<sip_msg*>(p.msg));
   }
@@ -1253,7 +1280,130 @@ struct SipWorker::Impl {
     return true;
   }
 
-  static void on_cancel_cb(void* arg) { current->on_cancel(arg_id(arg)); }
+  // ---------------------------------------------------- server transactions
+  // Formats the response to `msg`, sends it where §18.2.2 / RFC 3581 say,
+  // and moves `tx` (null: none) on: a provisional keeps it Proceeding, a
+  // final one finishes it (finish_tx). *sent, when asked for, gets the bytes
+  // as an mbuf (the caller's reference), for the dialog's 2xx resends.
+  void respond_in_tx(ServerTx* tx, const sip_msg* msg, uint16_t status, std::string_view reason,
+                     bool record_route, std::string_view tail, mbuf** sent = nullptr) {
+    bool rport = false;
+    std::string bytes = format_response(msg, status, reason, tx ? tx->to_tag : msg->tag, record_route,
+                                        cfg.software, tail, &rport);
+    sa dst;
+    sip_reply_addr(&dst, msg, rport);
+    mbuf* mb = text_mbuf(bytes);
+    if (mb) sip_send(stack, msg->sock, msg->tp, &dst, mb);
+    if (sent) *sent = mb;
+    else mem_deref(mb);
+    if (!tx) return;
+    tx->dst = dst;
+    if (status < 200) {
+      tx->state = ServerTx::State::Proceeding;
+      tx->response = std::move(bytes);
+      return;
+    }
+    finish_tx(tx, msg, status, std::move(bytes));
+  }
+
+  void send_response(const sip_msg* msg, uint16_t status, std::string_view reason, bool record_route,
+                     std::string_view tail) {
+    respond_in_tx(nullptr, msg, status, reason, record_route, tail);
+  }
+
+  // The final answer went out. Over TCP the transaction ends here; over UDP
+  // it stays 64*T1 (Timers J, H, L) to answer or absorb the copies.
+  void finish_tx(ServerTx* tx, const sip_msg* msg, uint16_t status, std::string bytes) {
+    tx->request = 0;
+    if (msg->tp != SIP_TRANSP_UDP) {
+      erase_tx(tx);
+      return;
+    }
+    if (tx->invite && status < 300) {
+      tx->state = ServerTx::State::Accepted;  // the dialog resends the 2xx itself
+      tx->response = std::string();
+    } else {
+      tx->state = ServerTx::State::Completed;
+      tx->response = std::move(bytes);
+      if (tx->invite) {  // Timer G: the non-2xx until its ACK
+        tx->sock = mem_ref(msg->sock);
+        tx->tp = msg->tp;
+        tx->retransmit_ms = cfg.t1_ms;
+        start_timer(tx->timer_g, tx->retransmit_ms, [this, tx] { on_timer_g(tx); });
+      }
+    }
+    start_timer(tx->timer_end, 64ull * cfg.t1_ms, [this, tx] { erase_tx(tx); });
+  }
+
+  void erase_tx(ServerTx* tx) { server_txs.erase(*tx->key); }
+
+  void on_timer_g(ServerTx* tx) {
+    resend(tx->response, tx->sock, tx->tp, tx->dst);
+    tx->retransmit_ms = std::min(tx->retransmit_ms * 2, cfg.t2_ms);
+    start_timer(tx->timer_g, tx->retransmit_ms, [this, tx] { on_timer_g(tx); });
+  }
+
+  void resend(const std::string& bytes, void* sock, sip_transp tp, const sa& dst) {
+    if (bytes.empty()) return;
+    mbuf* mb = text_mbuf(bytes);
+    if (mb) sip_send(stack, sock, tp, &dst, mb);
+    mem_deref(mb);
+  }
+
+  // A request of a transaction we have is a copy (§17.2.1, §17.2.2): it
+  // gets the last response again, or nothing while none was sent (and
+  // nothing in Accepted: the dialog resends the 2xx until the ACK).
+  void on_retransmission(const ServerTx& tx, const sip_msg* msg) {
+    if (tx.state == ServerTx::State::Proceeding || tx.state == ServerTx::State::Completed)
+      resend(tx.response, msg->sock, msg->tp, tx.dst);
+  }
+
+  // An ACK for our non-2xx answer to an INVITE ends Timer G (§17.2.1);
+  // Timer I (T4, or 64*T1 when the timers are shortened below that) then
+  // absorbs its copies. Returns false for ACKs that belong to a dialog.
+  bool absorb_ack(const sip_msg* msg) {
+    auto it = server_txs.find(server_tx_key(msg, "INVITE"));
+    if (it == server_txs.end()) return false;
+    ServerTx* tx = it->second.get();
+    if (tx->state == ServerTx::State::Completed && tx->invite) {
+      tx->state = ServerTx::State::Confirmed;
+      tx->timer_g.cancel();
+      tx->response = std::string();
+      tx->sock = mem_deref(tx->sock);
+      start_timer(tx->timer_end, std::min<uint64_t>(kTimerT4Ms, 64ull * cfg.t1_ms), [this, tx] { erase_tx(tx); });
+      return true;
+    }
+    return tx->state == ServerTx::State::Confirmed;
+  }
+
+  // §9.2: a CANCEL matches the INVITE transaction with its branch. It gets
+  // 200 whenever that exists (a CANCEL after the final answer changes
+  // nothing), 481 otherwise; a pending INVITE is then answered 487. Its
+  // copies meet the same checks again, so it needs no transaction of its own.
+  void on_cancel_request(const sip_msg* msg) {
+    auto it = server_txs.find(server_tx_key(msg, "INVITE"));
+    if (it == server_txs.end() || !it->second->invite) {
+      send_response(msg, 481, "Call/Transaction Does Not Exist", false, "");
+      return;
+    }
+    ServerTx* invite = it->second.get();
+    const uint64_t our_tag = invite->to_tag;
+    const RequestId pending_invite = invite->request;
+    bool rport = false;
+    std::string ok = format_response(msg, 200, "OK", our_tag, false, cfg.software, "", &rport);
+    sa dst;
+    sip_reply_addr(&dst, msg, rport);
+    resend(ok, msg->sock, msg->tp, dst);
+    if (pending_invite) on_cancel(pending_invite);
+  }
+
+  // Answers the request on_request is handling (its transaction is
+  // `incoming_tx`) without handing it up.
+  void reply_once(const sip_msg* msg, uint16_t status, std::string_view reason, std::string_view tail = "") {
+    ServerTx* tx = incoming_tx;
+    incoming_tx = nullptr;
+    respond_in_tx(tx, msg, status, reason, false, tail);
+  }
 
   void on_cancel(RequestId id) {
     auto it = pending.find(id);
@@ -1271,31 +1421,45 @@ struct SipWorker::Impl {
   }
 
   void on_request(const sip_msg* msg) {
+    const std::string method = to_str(msg->met);
+    if (method == "ACK") {
+      if (!absorb_ack(msg)) on_ack(msg);
+      return;
+    }
+    if (method == "CANCEL") return on_cancel_request(msg);
+    auto [it, fresh] = server_txs.try_emplace(server_tx_key(msg, method));
+    if (!fresh) return on_retransmission(*it->second, msg);
+    it->second = std::make_unique<ServerTx>();
+    ServerTx* tx = it->second.get();
+    tx->key = &it->first;
+    tx->invite = method == "INVITE";
+    tx->to_tag = msg->tag;
+    incoming_tx = tx;
+    on_new_request(msg, method);
+    // Whatever answered or handed the request up took incoming_tx; a path
+    // that did neither dropped the request, and its transaction with it.
+    if (incoming_tx) erase_tx(incoming_tx);
+    incoming_tx = nullptr;
+  }
+
+  void on_new_request(const sip_msg* msg, const std::string& method) {
     if (!udp_buffer_sized && msg->tp == SIP_TRANSP_UDP && msg->sock && cfg.udp_buffer_bytes > 0) {
       // libre gives no handle on the UDP socket it created, but every UDP
       // message carries it; size its buffers once, on the first request.
       udp_buffer_sized = true;
       udp_sockbuf_set(static_cast<udp_sock*>(msg->sock), cfg.udp_buffer_bytes);
     }
-    const std::string method = to_str(msg->met);
-    if (method == "ACK") return on_ack(msg);
-    if (method == "CANCEL") {
-      // A CANCEL that matched a live server transaction was consumed by
-      // libre; anything reaching us matches nothing (RFC 3261 §9.2).
-      sip_reply(stack, msg, 481, "Call/Transaction Does Not Exist");
-      return;
-    }
     // Generic UAS checks (RFC 3261 §8.2, §16.3).
     if (pl_strcmp(&msg->cseq.met, method.c_str()) != 0) {
-      sip_treply(nullptr, stack, msg, 400, "CSeq Method Mismatch");
+      reply_once(msg, 400, "CSeq Method Mismatch");
       return;
     }
     if (!pl_isset(&msg->callid) || !pl_isset(&msg->from.tag)) {
-      sip_treply(nullptr, stack, msg, 400, "Missing Call-ID or From tag");
+      reply_once(msg, 400, "Missing Call-ID or From tag");
       return;
     }
     if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0) {
-      sip_treply(nullptr, stack, msg, 483, "Too Many Hops");
+      reply_once(msg, 483, "Too Many Hops");
       return;
     }
     if (pl_isset(&msg->to.tag)) return on_in_dialog(msg, method);
@@ -1322,17 +1486,17 @@ struct SipWorker::Impl {
   void on_in_dialog(const sip_msg* msg, const std::string& method) {
     Dialog* d = match_dialog(msg);
     if (!d) {
-      sip_treply(nullptr, stack, msg, 481, "Call/Transaction Does Not Exist");
+      reply_once(msg, 481, "Call/Transaction Does Not Exist");
       return;
     }
     if (!sip_dialog_rseq_valid(d->dlg, msg)) {
       // RFC 3261 §12.2.2: a lower CSeq than the last one is out of order.
-      sip_treply(nullptr, stack, msg, 500, "Server Internal Error");
+      reply_once(msg, 500, "Server Internal Error");
       return;
     }
     if (method == "BYE") {
       if (!d->invite_usage) {
-        sip_treply(nullptr, stack, msg, 481, "Call/Transaction Does Not Exist");
+        reply_once(msg, 481, "Call/Transaction Does Not Exist");
         return;
       }
       return on_peer_bye(d, msg);
@@ -1340,15 +1504,14 @@ struct SipWorker::Impl {
     if (d->state == Dialog::State::Closing && !(d->keep_after_bye && method == "SUBSCRIBE")) {
       // Our BYE is out; only the subscription usage that Hangup kept still
       // takes requests.
-      sip_treply(nullptr, stack, msg, 481, "Call/Transaction Does Not Exist");
+      reply_once(msg, 481, "Call/Transaction Does Not Exist");
       return;
     }
     if (method == "INVITE") {
       if (d->pending_invite || d->ok_mb) {
         // RFC 3261 §14.2: an INVITE while ours or theirs is unfinished.
-        sip_treplyf(nullptr, nullptr, stack, msg, false, d->pending_invite ? 500 : 491,
-                    d->pending_invite ? "Server Internal Error" : "Request Pending",
-                    "Retry-After: 2\r\nContent-Length: 0\r\n\r\n");
+        reply_once(msg, d->pending_invite ? 500 : 491, d->pending_invite ? "Server Internal Error" : "Request Pending",
+                   "Retry-After: 2\r\nContent-Length: 0\r\n\r\n");
         return;
       }
     }
@@ -1359,7 +1522,7 @@ struct SipWorker::Impl {
 
   void on_peer_bye(Dialog* d, const sip_msg* msg) {
     if (dialog_end_listener && d->state != Dialog::State::Closing) dialog_end_listener->on_peer_bye(d->id);
-    sip_treply(nullptr, stack, msg, 200, "OK");
+    reply_once(msg, 200, "OK");
     if (d->state == Dialog::State::Closing) return;  // crossing BYEs: ours reports completion
     // RFC 3261 §15.1.2: a request of this dialog still pending gets 487.
     if (d->pending_invite) answer_pending(d->pending_invite, 487, "Request Terminated");
@@ -1378,13 +1541,13 @@ struct SipWorker::Impl {
     // (RFC 3515 §2.4.4) unless Refer-Sub: false was accepted.
     if (method == "INVITE" || method == "SUBSCRIBE" || method == "REFER") {
       if (sip_msg_hdr(msg, SIP_HDR_CONTACT) == nullptr) {
-        sip_treply(nullptr, stack, msg, 400, "Missing Contact");
+        reply_once(msg, 400, "Missing Contact");
         return;
       }
       auto d = std::make_unique<Dialog>();
       d->invite_usage = method == "INVITE";
       if (sip_dialog_accept(&d->dlg, msg) != 0) {
-        sip_treply(nullptr, stack, msg, 400, "Bad Request");
+        reply_once(msg, 400, "Bad Request");
         return;
       }
       d->id = dialog_id = next_id++;
@@ -1421,10 +1584,9 @@ struct SipWorker::Impl {
     RequestId id = next_id++;
     Pending p;
     p.invite = method == "INVITE";
-    if (sip_strans_alloc(&p.st, stack, msg, p.invite ? &Impl::on_cancel_cb : nullptr, id_arg(id)) != 0) {
-      sip_reply(stack, msg, 503, "Service Unavailable");
-      return 0;
-    }
+    p.tx = incoming_tx;
+    incoming_tx = nullptr;
+    if (p.tx) p.tx->request = id;
     p.msg = static_cast<const sip_msg*>(mem_ref(const_cast<sip_msg*>(msg)));
     p.dialog = dialog;
     p.deadline_ms = now_ms() + cfg.answer_timeout_ms;
@@ -1455,7 +1617,6 @@ struct SipWorker::Impl {
   }
 };
 
-thread_local SipWorker::Impl* SipWorker::Impl::current = nullptr;
 
 SipWorker::SipWorker(SipWorkerConfig config, SipEventSink& sink)
     : impl_(std::make_unique<Impl>(std::move(config), sink)) {}

@@ -98,7 +98,7 @@ struct ServerConfig : caf::actor_system_config {
     opt_group{custom_options_, "sip"}
         .add(sip_host, "host", "address for SIP over UDP and TCP (default 127.0.0.1)")
         .add(sip_port, "port", "SIP port, UDP and TCP alike; 0 picks a free one (default 5060)")
-        .add(sip_t1_ms, "t1-ms", "RFC 3261 T1 for what the focus sends: 2xx retransmission, ACK wait, NOTIFY/BYE Timer E and F (default 500)")
+        .add(sip_t1_ms, "t1-ms", "RFC 3261 T1: 2xx retransmission, ACK wait, NOTIFY/BYE Timer E and F, Timer G and how long answered requests are remembered (64*T1) (default 500)")
         .add(sip_t2_ms, "t2-ms", "RFC 3261 T2, the retransmission cap (default 4000)")
         .add(sip_udp_buffer_bytes, "udp-buffer-bytes",
              "UDP socket receive/send buffer; absorbs the 200s of a NOTIFY fan-out, capped by "

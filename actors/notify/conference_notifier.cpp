@@ -59,7 +59,7 @@ void ConferenceNotifier::reappear(Subscription& s, const EndpointKey& key) {
   // endpoint, so nothing is deleted and the new record replaces it.
   auto wd = s.withdrawn.find(aor);
   if (wd != s.withdrawn.end() && wd->second.erase(entity)) {
-    s.known[aor].insert(entity);
+    s.known.insert(names_, aor, entity);
     if (wd->second.empty()) s.withdrawn.erase(wd);
   }
   // PROTOCOL.md §4.3: back before the purge went out: no user deletion, the
@@ -70,9 +70,9 @@ void ConferenceNotifier::reappear(Subscription& s, const EndpointKey& key) {
   // failed dials in with its own Contact).
   auto pu = s.pending_user_deletions.find(aor);
   if (pu != s.pending_user_deletions.end()) {
-    auto& known = s.known[aor];  // exists, possibly empty: the user is shown
+    s.known.add_user(names_, aor);  // possibly with no endpoint: the user is shown
     for (const auto& old : pu->second) {
-      if (old == entity) known.insert(old);
+      if (old == entity) s.known.insert(names_, aor, old);
       else s.pending_endpoint_deletions[aor].insert(old);
     }
     s.pending_user_deletions.erase(pu);
@@ -100,12 +100,11 @@ void ConferenceNotifier::withdraw(const EndpointKey& key) {
   for (auto& [dialog, s] : subs_) {
     if (s.final_sent) continue;
     // Not told yet: nothing to take back.
-    s.dirty.erase(key);
+    s.dirty.erase(names_, aor, entity);
     // Shown: deleted in the next document. Whether that is the endpoint or
     // the whole user is decided when it is rendered, after the rest of the
     // batch (the real endpoint of J2 may come before or after this report).
-    auto k = s.known.find(aor);
-    if (k != s.known.end() && k->second.erase(entity)) s.withdrawn[aor].insert(entity);
+    if (s.known.erase(names_, aor, entity)) s.withdrawn[aor].insert(entity);
   }
 }
 
@@ -152,7 +151,11 @@ std::string ConferenceNotifier::headers(const Subscription& s, const std::string
 }
 
 void ConferenceNotifier::forget(DialogId dialog, std::vector<Command>& out) {
-  subs_.erase(dialog);
+  auto it = subs_.find(dialog);
+  if (it != subs_.end()) {
+    release_names(it->second);
+    subs_.erase(it);
+  }
   out.push_back(transport::ForgetDialog{dialog});
 }
 
@@ -185,6 +188,7 @@ void ConferenceNotifier::on_subscribe(const session::AuthorizedSubscribe& a, int
   s.need_full = true;
   s.send_now = true;
   // PROTOCOL.md §4.1: the first document of a subscription is full, version 0.
+  if (auto old = subs_.find(r.dialog); old != subs_.end()) release_names(old->second);
   Subscription& sub = subs_.insert_or_assign(r.dialog, std::move(s)).first->second;
   send(sub, now_ms, out, sub.terminating);
 }
@@ -258,7 +262,7 @@ void ConferenceNotifier::on_roster(const session::RosterUpdate& u, int64_t now_m
     const EndpointKey key{e.aor, e.entity};
     for (auto& [dialog, s] : subs_) {
       if (s.final_sent) continue;
-      s.dirty.insert(key);
+      s.dirty.insert(names_, e.aor, e.entity);
       if (e.connected) reappear(s, key);
     }
   }
@@ -420,7 +424,7 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
     d.conf_uris.push_back(codec::ConfUri{description_.identity, "participation"});
     if (description_.maximum_user_count) d.maximum_user_count = description_.maximum_user_count;
     doc.description = d;
-    s.known.clear();
+    s.known.clear(names_);
     s.pending_user_deletions.clear();
     s.pending_endpoint_deletions.clear();
     s.withdrawn.clear();  // a full document simply leaves them out
@@ -432,9 +436,9 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
       for (const auto& e : it->second) {
         // A departure this subscriber has not heard of yet is reported here
         // once (example 4); later full documents leave the user out.
-        if (!e.connected && !s.dirty.count({aor, e.entity})) continue;
+        if (!e.connected && !s.dirty.contains(names_, aor, e.entity)) continue;
         user.endpoints.push_back(full_endpoint(e));
-        if (e.connected) s.known[aor].insert(e.entity);
+        if (e.connected) s.known.insert(names_, aor, e.entity);
         else reported_gone.emplace_back(aor, e.entity);
       }
       if (!user.endpoints.empty()) doc.users.push_back(std::move(user));
@@ -465,19 +469,18 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
       const auto& records = it == users_.end() ? kNoRecords : it->second;
       auto pe = s.pending_endpoint_deletions.find(aor);
       const bool has_dirty = std::any_of(records.begin(), records.end(),
-                                         [&](const EndpointReport& e) { return s.dirty.count({aor, e.entity}); });
+                                         [&](const EndpointReport& e) { return s.dirty.contains(names_, aor, e.entity); });
       if (!has_dirty && pe == s.pending_endpoint_deletions.end()) continue;
       ConfUser user;
       user.entity = aor;
-      auto known = s.known.find(aor);
-      if (known == s.known.end()) {
+      if (!s.known.has_user(names_, aor)) {
         // New to this subscriber: the user in full, with what is present now
         // (SESSIONS.md §4.4).
         user.state = ElementState::Full;
         for (const auto& e : records) {
           if (!e.connected) continue;
           user.endpoints.push_back(full_endpoint(e));
-          s.known[aor].insert(e.entity);
+          s.known.insert(names_, aor, e.entity);
         }
       } else {
         user.state = ElementState::Partial;
@@ -492,13 +495,13 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
         }
         bool reports_departure = false;
         for (const auto& e : records) {
-          if (!s.dirty.count({aor, e.entity})) continue;
+          if (!s.dirty.contains(names_, aor, e.entity)) continue;
           if (e.connected) {
             ConfEndpoint ep = full_endpoint(e);
             ep.state = ElementState::Full;
             user.endpoints.push_back(std::move(ep));
-            known->second.insert(e.entity);
-          } else if (known->second.count(e.entity)) {
+            s.known.insert(names_, aor, e.entity);
+          } else if (s.known.contains(names_, aor, e.entity)) {
             // Example 1/2, J3: only what changed.
             ConfEndpoint ep;
             ep.entity = e.entity;
@@ -509,17 +512,17 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
             ep.disconnection_by = e.disconnection_by;
             ep.disconnection_reason = e.disconnection_reason;
             user.endpoints.push_back(std::move(ep));
-            known->second.erase(e.entity);
+            s.known.erase(names_, aor, e.entity);
             reported_gone.emplace_back(aor, e.entity);
             reports_departure = true;
           }
         }
-        if (known->second.empty() && !reports_departure) {
+        if (s.known.user_has_no_entity(names_, aor) && !reports_departure) {
           // After this document the subscriber would show the user with no
           // endpoint at all (its last one was withdrawn): the user goes.
           user.endpoints.clear();
           user.state = ElementState::Deleted;
-          s.known.erase(known);
+          s.known.erase_user(names_, aor);
           doc.users.push_back(std::move(user));
           continue;
         }
@@ -527,18 +530,16 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
       if (!user.endpoints.empty()) doc.users.push_back(std::move(user));
     }
   }
-  s.dirty.clear();
+  s.dirty.clear(names_);
   // Report sent: purge follows (lazy: with the next partial document;
   // immediate: right after this one is answered).
   for (const auto& [aor, entity] : reported_gone) {
     if (conf_.notify_mode == session::NotifyMode::Full) {
-      auto k = s.known.find(aor);
-      if (k != s.known.end() && k->second.empty()) s.known.erase(k);
+      if (s.known.user_has_no_entity(names_, aor)) s.known.erase_user(names_, aor);
       continue;
     }
-    auto k = s.known.find(aor);
-    if (k == s.known.end() || k->second.empty()) {
-      if (k != s.known.end()) s.known.erase(k);
+    if (!s.known.has_user(names_, aor) || s.known.user_has_no_entity(names_, aor)) {
+      s.known.erase_user(names_, aor);
       s.pending_user_deletions[aor].insert(entity);
       s.pending_endpoint_deletions.erase(aor);
     } else {
@@ -547,6 +548,11 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
   }
   if (!full && !force && doc.users.empty() && !s.state_changed) return false;
   return true;
+}
+
+void ConferenceNotifier::release_names(Subscription& s) {
+  s.dirty.clear(names_);
+  s.known.clear(names_);
 }
 
 // Drops departed endpoint records nobody still has to hear about (§4.3).
@@ -558,7 +564,7 @@ void ConferenceNotifier::collect_garbage() {
                              [&](const EndpointReport& e) {
                                if (e.connected) return false;
                                for (const auto& [dialog, s] : subs_)
-                                 if (!s.final_sent && s.dirty.count({aor, e.entity})) return false;
+                                 if (!s.final_sent && s.dirty.contains(names_, aor, e.entity)) return false;
                                return true;
                              }),
               eps.end());

@@ -21,6 +21,7 @@
 
 #include "actors/session/conference_config.hpp"
 #include "actors/session/conference_events.hpp"
+#include "actors/notify/name_keys.hpp"
 #include "transport/codec/conference_info.hpp"
 #include "transport/sip/sip_messages.hpp"
 
@@ -81,8 +82,10 @@ class ConferenceNotifier {
     std::string final_reason;
     FinalBody final_body = FinalBody::None;
     // What this subscriber has not been told yet, and what it knows.
-    std::set<EndpointKey> dirty;
-    std::map<std::string, std::set<std::string>> known;  // user -> endpoint entities reported present
+    // Both as compact sets over names_ (see name_keys.hpp): they are as
+    // big as the roster, for every subscription.
+    KeySet dirty;
+    ShownSet known;  // user -> endpoint entities reported present
     // Report sent; `deleted` goes with the next partial. The endpoints the
     // subscriber last saw are kept, so a rejoin can restore the one coming
     // back and turn the others into endpoint deletions (see reappear()).
@@ -110,7 +113,9 @@ class ConferenceNotifier {
   void withdraw(const EndpointKey& key);
   // A connected (or pending) report for `key`: what each subscriber still
   // shows of that user decides whether older endpoints are restored or deleted.
-  static void reappear(Subscription& s, const EndpointKey& key);
+  void reappear(Subscription& s, const EndpointKey& key);
+  // Before a subscription is dropped: its sets let go of their names.
+  void release_names(Subscription& s);
   bool has_changes(const Subscription& s) const {
     return !s.dirty.empty() || !s.withdrawn.empty() || s.purge_followup || s.state_changed;
   }
@@ -126,6 +131,8 @@ class ConferenceNotifier {
   // the departure has been sent it (report, then purge: §4.3).
   std::vector<std::string> user_order_;
   std::map<std::string, std::vector<session::EndpointReport>> users_;
+  // The names the subscriptions' sets refer to (declared before subs_).
+  NameTable names_;
   std::map<transport::DialogId, Subscription> subs_;
 };
 

@@ -378,7 +378,8 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
   ep.joined_ms = now_ms;
   take_leg(ep, answer.leg);
   ep.last_offer = offer;
-  ep.sdp_answer = answer.sdp;
+  ep.our_sdp_version = state_.sdp_version;
+  ep.focus_offered = offer.empty();
   ep.msrp_leg_id = leg_id;
   ep.awaiting_answer = offer.empty();
   // E38: the invitee dialed in while its dial-out is pending.
@@ -425,7 +426,8 @@ Effects GroupSession::reinvite(const InboundRequest& r, Endpoint& ep) {
       return out;
     }
     ep.last_offer = offer;
-    ep.sdp_answer = answer.sdp;
+    ep.our_sdp_version = state_.sdp_version;
+    ep.focus_offered = false;
     if (ep.msrp_remote_path != answer.leg.remote_path && ep.msrp_registered) {
       // §7.5: a new peer path re-binds the leg; the old binding goes.
       ep.msrp_remote_path = answer.leg.remote_path;
@@ -441,7 +443,7 @@ Effects GroupSession::reinvite(const InboundRequest& r, Endpoint& ep) {
   accept.contact = focus_contact();
   accept.headers = std::string("Allow: ") + kAllow + "\r\n";
   accept.content_type = "application/sdp";
-  accept.body = ep.sdp_answer;
+  accept.body = our_sdp(ep);
   out.commands.push_back(std::move(accept));
   return out;
 }
@@ -1144,7 +1146,8 @@ void GroupSession::dial_answered(Effects& out, const Invitation& inv, const tran
   take_leg(ep, answer.leg);
   // Our side of the dialog's SDP is the offer exactly as sent (same o=
   // version), e.g. for a re-INVITE without body (RFC 3264 §8).
-  ep.sdp_answer = codec::make_msrp_offer(config_.msrp, inv.leg_id, state_.sdp_session_id, inv.offer_version);
+  ep.our_sdp_version = inv.offer_version;
+  ep.focus_offered = true;
   ep.msrp_leg_id = inv.leg_id;
   state_.endpoints.push_back(ep);
   msrp_add(out, state_.endpoints.back());
@@ -1205,6 +1208,14 @@ bool GroupSession::take_ack_answer(Endpoint& ep, const transport::DialogEvent& a
   take_leg(ep, a.leg);
   ep.last_offer = ack.body;
   return true;
+}
+
+std::string GroupSession::our_sdp(const Endpoint& ep) const {
+  if (ep.focus_offered)
+    return codec::make_msrp_offer(config_.msrp, ep.msrp_leg_id, state_.sdp_session_id, ep.our_sdp_version);
+  return codec::answer_msrp_offer(ep.last_offer, config_.msrp, ep.msrp_leg_id, state_.sdp_session_id,
+                                  ep.our_sdp_version)
+      .sdp;
 }
 
 // What the MSRP switch needs from the participant's SDP, whichever side offered.

@@ -42,7 +42,12 @@ struct Endpoint {
   std::string msrp_local_path;
   std::vector<std::string> msrp_remote_path;
   std::string last_offer;
-  std::string sdp_answer;
+  // Our side of the dialog's SDP is not kept (~300 bytes a participant,
+  // issue 7): GroupSession::our_sdp() rebuilds it, byte for byte, from what
+  // made it (a pure function of the offer, the config, the leg id and the
+  // o= version), for the rare re-INVITE that needs it.
+  uint64_t our_sdp_version = 0;  // o= version of our SDP
+  bool focus_offered = false;    // our SDP is our own offer (delayed offer, dial-out), not an answer to last_offer
   // What the MSRP switch needs about the leg (SESSIONS.md §7.1, §8.5).
   std::string msrp_leg_id;  // session-id of msrp_local_path
   std::vector<std::string> msrp_accept_types, msrp_accept_wrapped_types;
@@ -66,7 +71,7 @@ struct Endpoint {
   // comes in the ACK.
   bool awaiting_answer = false;
   MSGPACK_DEFINE(dialog, join_request, aor, entity, status, joined_ms, disconnection_method, disconnected_by,
-                 msrp_local_path, msrp_remote_path, last_offer, sdp_answer, msrp_leg_id, msrp_accept_types,
+                 msrp_local_path, msrp_remote_path, last_offer, our_sdp_version, focus_offered, msrp_leg_id, msrp_accept_types,
                  msrp_accept_wrapped_types, msrp_max_size, msrp_private_messages, msrp_may_send, msrp_may_receive,
                  msrp_registered, disconnection_reason, joining_method, referred_by, msrp_connect_out,
                  withdraws_entity, aliases, shown_as, awaiting_answer);
@@ -215,6 +220,10 @@ class GroupSession {
 
   // Users that currently participate (at least one connected endpoint).
   int participating_users() const;
+
+  // The focus's current SDP in `ep`'s dialog: the answer its 2xx carried,
+  // or our offer when the focus offered.
+  std::string our_sdp(const Endpoint& ep) const;
 
  private:
   Effects join(const transport::InboundRequest& invite, const policy::AssertedIdentity& who, bool creating,

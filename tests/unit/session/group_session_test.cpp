@@ -71,6 +71,7 @@ session::SessionConfig config() {
 struct Fixture {
   GroupSession s;
   std::vector<uint64_t> dialogs;
+  std::vector<std::string> answers;  // the SDP of each join's 2xx
   explicit Fixture(session::SessionConfig c = config()) : s(c, kIdentity, policy::SessionKind::AdHoc, kIdentity, 7) {}
 
   // Creates (alice) and joins the others, every one confirmed by its ACK.
@@ -80,6 +81,7 @@ struct Fixture {
       auto fx = i == 0 ? s.create(r, who(users[i]), 0) : s.on_request(r, who(users[i]), 0);
       auto accepts = commands_of<transport::Accept>(fx);
       ASSERT_EQ(accepts.size(), 1u) << users[i];
+      answers.push_back(accepts[0].body);
       s.on_dialog_event(event(r.dialog, DialogEventKind::Confirmed), 0);
       dialogs.push_back(r.dialog);
     }
@@ -303,7 +305,39 @@ TEST(GroupSession, ReinviteKeepsThePathAndRepeatsTheAnswer) {
   re.body = before.last_offer;
   auto accepts = commands_of<transport::Accept>(f.s.on_request(re, who("bob"), 0));
   ASSERT_EQ(accepts.size(), 1u);
-  EXPECT_EQ(accepts[0].body, before.sdp_answer);
+  EXPECT_EQ(accepts[0].body, f.answers[1]) << "the answer is rebuilt byte for byte";
+  EXPECT_EQ(f.s.our_sdp(before), f.answers[1]);
+}
+
+// §7.4 delayed offer: after the ACK's answer, a re-INVITE without SDP gets
+// our offer again exactly as the 2xx carried it (same o= version), though
+// the endpoint keeps only what rebuilds it.
+TEST(GroupSession, ReinviteAfterDelayedOfferRepeatsOurOffer) {
+  Fixture f;
+  f.populate({"alice"});
+  InboundRequest join = invite("bob");
+  join.content_type.clear();
+  join.body.clear();
+  auto accepts = commands_of<transport::Accept>(f.s.on_request(join, who("bob"), 0));
+  ASSERT_EQ(accepts.size(), 1u);
+  const std::string offer = accepts[0].body;
+  ASSERT_NE(offer.find("a=setup:actpass"), std::string::npos);
+  DialogEvent ack = event(join.dialog, DialogEventKind::Confirmed);
+  ack.content_type = "application/sdp";
+  ack.body =
+      "v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+      "m=message 40002 TCP/MSRP *\r\na=accept-types:message/cpim\r\n"
+      "a=path:msrp://127.0.0.1:40002/b0b0001;tcp\r\na=setup:active\r\n";
+  f.s.on_dialog_event(ack, 0);
+  ASSERT_EQ(f.s.state().endpoints.back().status, EndpointStatus::Connected);
+  InboundRequest re = invite("bob");
+  re.in_dialog = true;
+  re.dialog = join.dialog;
+  re.content_type.clear();
+  re.body.clear();
+  accepts = commands_of<transport::Accept>(f.s.on_request(re, who("bob"), 0));
+  ASSERT_EQ(accepts.size(), 1u);
+  EXPECT_EQ(accepts[0].body, offer);
 }
 
 TEST(GroupSession, StateRoundTripsThroughMsgpack) {
@@ -850,7 +884,7 @@ TEST(GroupSessionDialOut, AnswerConnects) {
   const auto& ep = f.s.state().endpoints.back();
   const std::string& body = dials[0].body;
   const size_t sdp = body.find("v=0");
-  EXPECT_EQ(ep.sdp_answer, body.substr(sdp, body.find("\r\n--", sdp) - sdp));
+  EXPECT_EQ(f.s.our_sdp(ep), body.substr(sdp, body.find("\r\n--", sdp) - sdp));
   EXPECT_EQ(f.s.participating_users(), 2);
 }
 

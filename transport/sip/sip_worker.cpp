@@ -395,7 +395,10 @@ struct SipWorker::Impl {
   // one still unanswered by (owner, token), for CancelDial.
   std::unordered_map<std::string, std::unique_ptr<DialTx>> dial_txs;
   std::map<std::pair<std::string, uint64_t>, std::string> dial_keys;
-  std::unordered_multimap<std::string, DialogId> dialogs_by_call_id;
+  // Keys view each Dialog's own call_id (set once, before the dialog is
+  // indexed; a Dialog never moves): no second copy per participant, and a
+  // lookup needs no string made from the request.
+  std::unordered_multimap<std::string_view, DialogId> dialogs_by_call_id;
 
   // ---------------------------------------------------------------- loop
   bool start(std::string* error) {
@@ -1137,7 +1140,7 @@ struct SipWorker::Impl {
     d->invite_usage = true;
     d->unowned = !wanted;
     if (wanted) d->owner = t->owner;
-    dialogs_by_call_id.emplace(d->call_id, d->id);
+    dialogs_by_call_id.emplace(std::string_view(d->call_id), d->id);
     dialogs.emplace(d->id, std::move(owned));
     if (wanted) {
       report_dial(t, DialEventKind::Answered, msg->scode, to_str(msg->reason), d->id, msg);
@@ -1253,7 +1256,7 @@ struct SipWorker::Impl {
   }
 
   Dialog* match_dialog(const sip_msg* msg) {
-    auto range = dialogs_by_call_id.equal_range(to_str(msg->callid));
+    auto range = dialogs_by_call_id.equal_range(std::string_view(msg->callid.p, msg->callid.l));
     for (auto it = range.first; it != range.second; ++it) {
       Dialog* d = find_dialog(it->second);
       if (d && sip_dialog_cmp(d->dlg, msg)) return d;
@@ -1552,7 +1555,7 @@ struct SipWorker::Impl {
       }
       d->id = dialog_id = next_id++;
       d->call_id = to_str(msg->callid);
-      dialogs_by_call_id.emplace(d->call_id, d->id);
+      dialogs_by_call_id.emplace(std::string_view(d->call_id), d->id);
       dialogs.emplace(d->id, std::move(d));
     }
     RequestId id = hand_up(msg, method, dialog_id);

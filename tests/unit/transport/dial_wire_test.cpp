@@ -72,19 +72,17 @@ std::string reply(const std::string& req, int code, const std::string& reason, c
 class DialWire : public ::testing::Test {
  protected:
   void SetUp() override {
-    SipWorkerConfig cfg;
-    cfg.host = "127.0.0.1";
-    cfg.port = 0;
-    cfg.t1_ms = kT1;
-    cfg.t2_ms = kT2;
-    // dialout.credentials as in TC-O09; no test but the challenged ones
-    // ever sees a 401/407.
-    if (with_credentials_) cfg.dial_credentials = {DialCredential{"example.com", "imserver", "pw"}};
-    worker_ = std::make_unique<SipWorker>(cfg, sink_);
     std::string error;
-    ASSERT_TRUE(worker_->start(&error)) << error;
+    worker_ = start_worker(sink_, kT1, kT2, &error, [this](SipWorkerConfig& cfg) {
+      // dialout.credentials as in TC-O09; no test but the challenged ones
+      // ever sees a 401/407.
+      if (with_credentials_) cfg.dial_credentials = {DialCredential{"example.com", "imserver", "pw"}};
+    });
+    ASSERT_TRUE(worker_) << error;
   }
-  void TearDown() override { worker_->stop(); }
+  void TearDown() override {
+    if (worker_) worker_->stop();
+  }
 
   std::string focus() const { return "sip:gs-1@127.0.0.1:" + std::to_string(worker_->port()); }
   static std::string invitee(const Peer& peer, bool tcp = false) {

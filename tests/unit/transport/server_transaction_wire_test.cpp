@@ -20,25 +20,8 @@ namespace {
 using namespace wire;
 using Peer = WirePeer;
 
-constexpr uint32_t kT1 = 40;
-constexpr uint32_t kT2 = 160;
-
-class ServerTxWire : public ::testing::Test {
+class ServerTxWire : public WorkerWireTest {
  protected:
-  void SetUp() override {
-    SipWorkerConfig cfg;
-    cfg.host = "127.0.0.1";
-    cfg.port = 0;
-    cfg.t1_ms = kT1;
-    cfg.t2_ms = kT2;
-    worker_ = std::make_unique<SipWorker>(cfg, sink_);
-    std::string error;
-    ASSERT_TRUE(worker_->start(&error)) << error;
-  }
-  void TearDown() override { worker_->stop(); }
-
-  std::string uri() const { return "sip:conf@127.0.0.1:" + std::to_string(worker_->port()); }
-
   // A request from `peer` outside any dialog unless `to_tag` is given.
   std::string request(const Peer& peer, const std::string& method, const std::string& branch,
                       const std::string& call_id, uint32_t cseq, const std::string& to_tag = "",
@@ -98,8 +81,6 @@ class ServerTxWire : public ::testing::Test {
     return tag;
   }
 
-  Recorder sink_;
-  std::unique_ptr<SipWorker> worker_;
 };
 
 // The response's top Via: rport filled in with the source port, received

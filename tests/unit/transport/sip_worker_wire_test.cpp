@@ -27,25 +27,8 @@ using namespace wire;
 using Peer = WirePeer;  // the socket, not transport::Peer
 
 // ------------------------------------------------------------ fixture
-constexpr uint32_t kT1 = 40;
-constexpr uint32_t kT2 = 160;
-
-class SipWorkerWire : public ::testing::Test {
+class SipWorkerWire : public WorkerWireTest {
  protected:
-  void SetUp() override {
-    SipWorkerConfig cfg;
-    cfg.host = "127.0.0.1";
-    cfg.port = 0;
-    cfg.t1_ms = kT1;
-    cfg.t2_ms = kT2;
-    worker_ = std::make_unique<SipWorker>(cfg, sink_);
-    std::string error;
-    ASSERT_TRUE(worker_->start(&error)) << error;
-  }
-  void TearDown() override { worker_->stop(); }
-
-  std::string uri() const { return "sip:conf@127.0.0.1:" + std::to_string(worker_->port()); }
-
   // SUBSCRIBE from the peer, accepted above: returns the subscription dialog.
   DialogId subscribe(Peer& peer, const std::string& call_id) {
     const std::string p = std::to_string(peer.port());
@@ -85,8 +68,6 @@ class SipWorkerWire : public ::testing::Test {
                                "application/conference-info+xml", "<conference-info/>", token});
   }
 
-  Recorder sink_;
-  std::unique_ptr<SipWorker> worker_;
 };
 
 // An unanswered NOTIFY over UDP: identical copies at t0, t0+T1, t0+3T1,

@@ -3,6 +3,9 @@
 // UDP/TCP socket peer on 127.0.0.1, and a few SIP text helpers.
 
 #include "transport/sip/sip_messages.hpp"
+#include "transport/sip/sip_worker.hpp"
+
+#include <gtest/gtest.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -13,12 +16,30 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace imserver::transport::wire {
+
+// A started SIP worker on 127.0.0.1 at a port the kernel picks, its T1/T2
+// shortened as --sip.t1-ms / --sip.t2-ms would; `adjust` may change the
+// rest of the configuration first. Null (and *error) when it did not start.
+inline std::unique_ptr<SipWorker> start_worker(SipEventSink& sink, uint32_t t1_ms, uint32_t t2_ms, std::string* error,
+                                               const std::function<void(SipWorkerConfig&)>& adjust = {}) {
+  SipWorkerConfig cfg;
+  cfg.host = "127.0.0.1";
+  cfg.port = 0;
+  cfg.t1_ms = t1_ms;
+  cfg.t2_ms = t2_ms;
+  if (adjust) adjust(cfg);
+  auto worker = std::make_unique<SipWorker>(cfg, sink);
+  if (!worker->start(error)) return nullptr;
+  return worker;
+}
 
 inline int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -214,5 +235,27 @@ class WirePeer {
   int64_t stream_at_ = 0;
 };
 
+
+// The fixture of the worker-only wire tests: a started worker with
+// T1 = 40 ms and T2 = 160 ms, the recorder as its sink, and the focus URI.
+class WorkerWireTest : public ::testing::Test {
+ protected:
+  static constexpr uint32_t kT1 = 40;
+  static constexpr uint32_t kT2 = 160;
+
+  void SetUp() override {
+    std::string error;
+    worker_ = start_worker(sink_, kT1, kT2, &error);
+    ASSERT_TRUE(worker_) << error;
+  }
+  void TearDown() override {
+    if (worker_) worker_->stop();
+  }
+
+  std::string uri() const { return "sip:conf@127.0.0.1:" + std::to_string(worker_->port()); }
+
+  Recorder sink_;
+  std::unique_ptr<SipWorker> worker_;
+};
 
 }  // namespace imserver::transport::wire

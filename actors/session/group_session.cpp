@@ -106,7 +106,7 @@ std::string GroupSession::new_leg_id() {
   return id;
 }
 
-std::vector<Endpoint>::iterator GroupSession::find_endpoint(uint64_t dialog) {
+Endpoints::iterator GroupSession::find_endpoint(uint64_t dialog) {
   return std::find_if(state_.endpoints.begin(), state_.endpoints.end(),
                       [&](const Endpoint& e) { return e.dialog == dialog; });
 }
@@ -410,8 +410,7 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
   // participant connects right after its ACK; copies wait until it binds.
   // With a delayed offer the participant's path is known only from the ACK.
   if (!state_.endpoints.back().awaiting_answer) msrp_add(out, state_.endpoints.back());
-  if (std::find(state_.allowed.begin(), state_.allowed.end(), who.aor) == state_.allowed.end())
-    state_.allowed.push_back(who.aor);
+  remember_joiner(who.aor);
 
   Accept accept;
   accept.request = r.id;
@@ -561,7 +560,7 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
 }
 
 // The endpoint has left; apply the release policy to what remains (A3, B2a-vi).
-void GroupSession::depart(Effects& out, std::vector<Endpoint>::iterator ep, bool initiator_may_have_left,
+void GroupSession::depart(Effects& out, Endpoints::iterator ep, bool initiator_may_have_left,
                           int64_t now_ms) {
   const std::string aor = ep->aor;
   // A4: only someone who was reported connected is reported as gone.
@@ -1228,6 +1227,15 @@ bool GroupSession::take_ack_answer(Endpoint& ep, const transport::DialogEvent& a
   take_leg(ep, a.leg);
   ep.last_offer = ack.body;
   return true;
+}
+
+// "Anyone who joined before" may rejoin an invited-only session (J-d). Only
+// that policy reads the list, so elsewhere it would copy every participant's
+// address for nothing (issue 7).
+void GroupSession::remember_joiner(const std::string& aor) {
+  if (state_.kind != policy::SessionKind::AdHoc || config_.join_policy != policy::AdhocJoinPolicy::Invited) return;
+  if (std::find(state_.allowed.begin(), state_.allowed.end(), aor) == state_.allowed.end())
+    state_.allowed.push_back(aor);
 }
 
 std::string GroupSession::msrp_local_path(const Endpoint& ep) const {

@@ -384,7 +384,10 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
   ep.dialog = r.dialog;
   ep.join_request = r.id;
   ep.aor = who.aor;
-  ep.aliases = who.aliases;
+  // The AoR itself is checked apart everywhere (CPIM From and To at the
+  // switch), so only the other identities are kept (issue 7).
+  for (const auto& alias : who.aliases)
+    if (alias != who.aor) ep.aliases.push_back(alias);
   if (wants_anonymity(r)) {
     // E51: one anonymous name per user and session (a second device of the
     // same user shows as the same anonymous user).

@@ -79,7 +79,8 @@ struct Endpoint {
   bool msrp_registered = false;  // the switch knows the leg
   bool dialed_out = false;       // RFC 4575 §5.7.4 joining-method: dialed-out, else dialed-in
   bool msrp_connect_out = false;  // the focus opens the MSRP connection (SESSIONS.md §7.3)
-  // Every asserted identity of the user (PAI values; CPIM From may be any).
+  // The user's asserted identities other than `aor` (PAI values, the
+  // anonymous name; CPIM From may be any of them or the AoR).
   std::vector<std::string> aliases;
   // Delayed offer (SESSIONS.md §7.4): our 2xx carried the offer; the answer
   // comes in the ACK.

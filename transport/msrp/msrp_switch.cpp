@@ -210,6 +210,9 @@ void MsrpSwitch::add_leg(MsrpLeg info, int64_t now_ms) {
   leg.owner = shared_.acquire(std::move(info.owner));
   info.group.clear();
   info.owner.clear();
+  // Every check looks at the AoR before the aliases: a copy of it among them is dead weight.
+  info.aliases.erase(std::remove(info.aliases.begin(), info.aliases.end(), info.aor), info.aliases.end());
+  if (info.aliases.empty()) info.aliases = {};
   leg.info = std::move(info);
   leg.serial = next_serial_++;
   // Kept joined only (the To-Path of every copy); the vector would be a

@@ -308,7 +308,9 @@ TEST(MsrpSwitch, DuplicateWindowForgetsTheOldest) {
     f.sw->on_bytes(f.conn["alice"], send("alice", tid, mid, body), 0);
     auto r = f.io.take(f.conn["alice"]);
     EXPECT_EQ(r.size(), 1u) << mid;
-    if (!r.empty()) EXPECT_EQ(r[0].status, 200) << mid;
+    if (!r.empty()) {
+      EXPECT_EQ(r[0].status, 200) << mid;
+    }
     return f.io.take(f.conn["bob"]).size();
   };
   for (const char* mid : {"m-1", "m-2", "m-3", "m-4"}) EXPECT_EQ(copies_of(std::string("t") + mid + "xxxx", mid), 1u);

@@ -198,7 +198,9 @@ int main(int argc, char** argv) {
       const uint64_t n = static_cast<uint64_t>(si) * participants + p;
       const uint64_t dialog = next_dialog++;
       const auto r = invite(identity, n, dialog);
-      const policy::AssertedIdentity who{"sip:p" + std::to_string(n) + "@im.example.com", {}};
+      // As identify() gives it: the aliases list the AoR itself too.
+      const std::string aor = "sip:p" + std::to_string(n) + "@im.example.com";
+      const policy::AssertedIdentity who{aor, {aor}};
       session::Effects fx;
       {
         Charge c(kSession);

@@ -25,6 +25,27 @@ using transport::InboundRequest;
 
 namespace {
 
+// a=accept-types tokens as the endpoint keeps them: one space-separated
+// string (tokens never hold spaces), split again for the MSRP switch.
+std::string join_types(const std::vector<std::string>& types) {
+  std::string joined;
+  for (const auto& t : types) {
+    if (!joined.empty()) joined += ' ';
+    joined += t;
+  }
+  return joined;
+}
+
+std::vector<std::string> split_types(const std::string& joined) {
+  std::vector<std::string> types;
+  for (size_t start = 0; start < joined.size();) {
+    const size_t end = std::min(joined.find(' ', start), joined.size());
+    types.emplace_back(joined, start, end - start);
+    start = end + 1;
+  }
+  return types;
+}
+
 // The endpoint key (RFC 4575 §5.7 `entity`): the first Contact's URI.
 std::string contact_entity(const InboundRequest& r) {
   if (r.contacts.empty()) return {};
@@ -85,7 +106,7 @@ std::string GroupSession::new_leg_id() {
   return id;
 }
 
-std::vector<Endpoint>::iterator GroupSession::find_endpoint(uint64_t dialog) {
+Endpoints::iterator GroupSession::find_endpoint(uint64_t dialog) {
   return std::find_if(state_.endpoints.begin(), state_.endpoints.end(),
                       [&](const Endpoint& e) { return e.dialog == dialog; });
 }
@@ -136,7 +157,7 @@ Effects GroupSession::create(const InboundRequest& invite, const policy::Asserte
   const bool accepted = std::any_of(out.commands.begin(), out.commands.end(),
                                     [](const transport::Command& c) { return std::holds_alternative<Accept>(c); });
   // §5: an anonymous creator is not named as the inviter.
-  const bool anonymous = !state_.endpoints.empty() && !state_.endpoints.back().shown_as.empty();
+  const bool anonymous = !state_.endpoints.empty() && !state_.endpoints.back().rare.get().shown_as.empty();
   if (accepted) invite_all(out, invitees, anonymous ? std::string() : creator.aor, now_ms);
   return out;
 }
@@ -273,17 +294,17 @@ RosterUpdate& GroupSession::roster(Effects& out) const {
 
 void GroupSession::report(Effects& out, const Endpoint& ep, bool connected, int64_t now_ms) const {
   EndpointReport r;
-  r.aor = ep.shown_as.empty() ? ep.aor : ep.shown_as;
+  r.aor = ep.rare.get().shown_as.empty() ? ep.aor : ep.rare.get().shown_as;
   r.entity = ep.entity.empty() ? ep.aor : ep.entity;
   r.connected = connected;
-  r.joining_method = ep.joining_method;
-  r.referred_by = ep.referred_by;
+  r.joining_method = ep.dialed_out ? "dialed-out" : "dialed-in";
+  r.referred_by = ep.rare.get().referred_by;
   r.joining_when = utc_datetime(ep.joined_ms);
   if (!connected) {
-    r.disconnection_method = ep.disconnection_method;
+    r.disconnection_method = ep.rare.get().disconnection_method;
     r.disconnection_when = utc_datetime(now_ms);
-    r.disconnection_by = ep.disconnected_by;
-    r.disconnection_reason = ep.disconnection_reason;
+    r.disconnection_by = ep.rare.get().disconnected_by;
+    r.disconnection_reason = ep.rare.get().disconnection_reason;
   }
   roster(out).changed.push_back(std::move(r));
 }
@@ -352,7 +373,7 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
     for (auto& e : state_.endpoints) {
       if (e.aor == who.aor && e.entity == entity && e.status == EndpointStatus::Connected) {
         e.status = EndpointStatus::Disconnecting;
-        e.disconnection_method = "replaced";
+        e.rare.set().disconnection_method = "replaced";
         out.commands.push_back(Hangup{e.dialog, ""});
         msrp_release(out, e);
       }
@@ -363,15 +384,18 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
   ep.dialog = r.dialog;
   ep.join_request = r.id;
   ep.aor = who.aor;
-  ep.aliases = who.aliases;
+  // The AoR itself is checked apart everywhere (CPIM From and To at the
+  // switch), so only the other identities are kept (issue 7).
+  for (const auto& alias : who.aliases)
+    if (alias != who.aor) ep.aliases.push_back(alias);
   if (wants_anonymity(r)) {
     // E51: one anonymous name per user and session (a second device of the
     // same user shows as the same anonymous user).
     for (const auto& e : state_.endpoints)
-      if (e.aor == who.aor && !e.shown_as.empty()) ep.shown_as = e.shown_as;
-    if (ep.shown_as.empty())
-      ep.shown_as = "sip:anonymous" + std::to_string(state_.next_anonymous++) + "@anonymous.invalid";
-    ep.aliases.push_back(ep.shown_as);
+      if (e.aor == who.aor && !e.rare.get().shown_as.empty()) ep.rare.set().shown_as = e.rare.get().shown_as;
+    if (ep.rare.get().shown_as.empty())
+      ep.rare.set().shown_as = "sip:anonymous" + std::to_string(state_.next_anonymous++) + "@anonymous.invalid";
+    ep.aliases.push_back(ep.rare.get().shown_as);
   }
   ep.entity = entity;
   ep.status = EndpointStatus::Joining;
@@ -384,13 +408,12 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
   ep.awaiting_answer = offer.empty();
   // E38: the invitee dialed in while its dial-out is pending.
   supersede_dials(who.aor, ep, out);
-  state_.endpoints.push_back(ep);
+  state_.endpoints.push_back(std::move(ep));
   // SESSIONS.md §8.2: the leg can be bound once our 2xx is out, and the
   // participant connects right after its ACK; copies wait until it binds.
   // With a delayed offer the participant's path is known only from the ACK.
-  if (!ep.awaiting_answer) msrp_add(out, state_.endpoints.back());
-  if (std::find(state_.allowed.begin(), state_.allowed.end(), who.aor) == state_.allowed.end())
-    state_.allowed.push_back(who.aor);
+  if (!state_.endpoints.back().awaiting_answer) msrp_add(out, state_.endpoints.back());
+  remember_joiner(who.aor);
 
   Accept accept;
   accept.request = r.id;
@@ -419,8 +442,7 @@ Effects GroupSession::reinvite(const InboundRequest& r, Endpoint& ep) {
   if (!offer.empty() && offer != ep.last_offer) {
     // Keep our MSRP path (msrp.rotate_path_on_reinvite=false); only the
     // version moves when the answer changes (RFC 4975 §8.4).
-    const std::string leg_id = ep.msrp_local_path.substr(ep.msrp_local_path.rfind('/') + 1, 16);
-    auto answer = codec::answer_msrp_offer(offer, config_.msrp, leg_id, state_.sdp_session_id, ++state_.sdp_version);
+    auto answer = codec::answer_msrp_offer(offer, config_.msrp, ep.msrp_leg_id, state_.sdp_session_id, ++state_.sdp_version);
     if (!answer.ok) {
       out.commands.push_back(respond(r, 488, "Not Acceptable Here", "Warning: " + answer.warning + "\r\n"));
       return out;
@@ -473,7 +495,7 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
         // §7.4: an ACK without a usable answer: BYE, never shown connected.
         const std::string aor = ep->aor;
         ep->status = EndpointStatus::Disconnecting;
-        ep->disconnection_method = "booted";
+        ep->rare.set().disconnection_method = "booted";
         withdraw_superseded(out, *ep);
         out.commands.push_back(Hangup{ep->dialog, "SIP;cause=488;text=\"Not Acceptable Here\""});
         after_departure(out, aor, true, now_ms);
@@ -523,7 +545,7 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
       } else if (ep->status == EndpointStatus::Connected) {
         // A1 was sent by the transport; A2 (MSRP release) arrives with the
         // MSRP relay; A3-A6 here and in the notifier.
-        ep->disconnection_method = "departed";
+        ep->rare.set().disconnection_method = "departed";
         depart(out, ep, true, now_ms);
       } else {
         // Disconnecting: the peer's BYE ended what our removal started.
@@ -541,7 +563,7 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
 }
 
 // The endpoint has left; apply the release policy to what remains (A3, B2a-vi).
-void GroupSession::depart(Effects& out, std::vector<Endpoint>::iterator ep, bool initiator_may_have_left,
+void GroupSession::depart(Effects& out, Endpoints::iterator ep, bool initiator_may_have_left,
                           int64_t now_ms) {
   const std::string aor = ep->aor;
   // A4: only someone who was reported connected is reported as gone.
@@ -600,11 +622,11 @@ void GroupSession::release(Effects& out, policy::ReleaseReason why, int64_t now_
     // §5.3 step 2: `booted`, reported at once (the roster does not wait
     // for the BYE to be answered, E19).
     if (e.status == EndpointStatus::Connected) {
-      e.disconnection_method = "booted";
+      e.rare.set().disconnection_method = "booted";
       report(out, e, false, now_ms);
     }
     e.status = EndpointStatus::Disconnecting;
-    e.disconnection_method = "booted";
+    e.rare.set().disconnection_method = "booted";
     out.commands.push_back(Hangup{e.dialog, ""});
     msrp_release(out, e);
   }
@@ -755,14 +777,14 @@ void GroupSession::remove_user(Effects& out, const std::string& aor, const std::
     if (e.aor != aor || e.status == EndpointStatus::Disconnecting) continue;  // §5.3 step 1: idempotent
     const bool was_connected = e.status == EndpointStatus::Connected;
     e.status = EndpointStatus::Disconnecting;
-    e.disconnection_method = "booted";  // the focus sends the BYE (RFC 4575 §5.7.6)
-    e.disconnected_by = by;
+    e.rare.set().disconnection_method = "booted";  // the focus sends the BYE (RFC 4575 §5.7.6)
+    e.rare.set().disconnected_by = by;
     if (was_connected) report(out, e, false, now_ms);
     // A refer subscription sharing this dialog outlives its INVITE usage
     // (RFC 5057), so its final NOTIFY can still be sent in it.
     const bool shared = std::any_of(state_.refer_subs.begin(), state_.refer_subs.end(),
                                     [&](const ReferSubscription& s) { return s.dialog == e.dialog; });
-    out.commands.push_back(Hangup{e.dialog, e.disconnection_reason, shared});
+    out.commands.push_back(Hangup{e.dialog, e.rare.get().disconnection_reason, shared});
     msrp_release(out, e);  // §5.3 step 4: as soon as the BYE is handed over
   }
 }
@@ -893,12 +915,12 @@ void GroupSession::msrp_add(Effects& out, Endpoint& ep) const {
   transport::MsrpLeg leg;
   leg.leg_id = ep.msrp_leg_id;
   leg.group = state_.identity;
-  leg.local_uri = ep.msrp_local_path;
+  leg.local_uri = msrp_local_path(ep);
   leg.remote_path = ep.msrp_remote_path;
   leg.aor = ep.aor;
   leg.aliases = ep.aliases;
-  leg.accept_types = ep.msrp_accept_types;
-  leg.accept_wrapped_types = ep.msrp_accept_wrapped_types;
+  leg.accept_types = split_types(ep.msrp_accept_types);
+  leg.accept_wrapped_types = split_types(ep.msrp_accept_wrapped_types);
   if (ep.msrp_max_size) leg.max_size = ep.msrp_max_size;
   leg.private_messages = ep.msrp_private_messages;
   leg.may_send = ep.msrp_may_send;
@@ -925,10 +947,10 @@ Effects GroupSession::on_msrp_failure(const transport::MsrpLegFailed& failure, i
   // SESSIONS.md §8.2, §8.7: BYE, reported booted with the reason.
   const std::string aor = ep->aor;
   ep->status = EndpointStatus::Disconnecting;
-  ep->disconnection_method = "booted";
-  ep->disconnection_reason = "SIP;text=\"" + failure.reason + "\"";
+  ep->rare.set().disconnection_method = "booted";
+  ep->rare.set().disconnection_reason = "SIP;text=\"" + failure.reason + "\"";
   report(out, *ep, false, now_ms);
-  out.commands.push_back(Hangup{ep->dialog, ep->disconnection_reason, false});
+  out.commands.push_back(Hangup{ep->dialog, ep->rare.get().disconnection_reason, false});
   after_departure(out, aor, true, now_ms);
   return out;
 }
@@ -1141,19 +1163,19 @@ void GroupSession::dial_answered(Effects& out, const Invitation& inv, const tran
   }
   ep.status = EndpointStatus::Connected;  // our ACK is out (§1.3)
   ep.joined_ms = now_ms;
-  ep.joining_method = "dialed-out";
-  ep.referred_by = inv.inviter;
+  ep.dialed_out = true;
+  if (!inv.inviter.empty()) ep.rare.set().referred_by = inv.inviter;
   take_leg(ep, answer.leg);
   // Our side of the dialog's SDP is the offer exactly as sent (same o=
   // version), e.g. for a re-INVITE without body (RFC 3264 §8).
   ep.our_sdp_version = inv.offer_version;
   ep.focus_offered = true;
   ep.msrp_leg_id = inv.leg_id;
-  state_.endpoints.push_back(ep);
+  state_.endpoints.push_back(std::move(ep));
   msrp_add(out, state_.endpoints.back());
   // §2.6, example J2: the provisional endpoint goes and the real one comes
   // in the same document.
-  if (inv.shown && ep.entity != inv.target) {
+  if (inv.shown && state_.endpoints.back().entity != inv.target) {
     EndpointReport gone;
     gone.aor = inv.aor;
     gone.entity = inv.target;
@@ -1172,7 +1194,7 @@ void GroupSession::supersede_dials(const std::string& aor, Endpoint& dial_in, Ef
       ++it;
       continue;
     }
-    if (it->shown) dial_in.withdraws_entity = it->target;
+    if (it->shown) dial_in.rare.set().withdraws_entity = it->target;
     if (it->state == DialState::Queued) {
       it = state_.invitations.erase(it);
       continue;
@@ -1188,15 +1210,15 @@ void GroupSession::supersede_dials(const std::string& aor, Endpoint& dial_in, Ef
 }
 
 void GroupSession::withdraw_superseded(Effects& out, Endpoint& ep) {
-  if (ep.withdraws_entity.empty()) return;
-  if (ep.withdraws_entity != ep.entity || ep.status != EndpointStatus::Connected) {
+  if (ep.rare.get().withdraws_entity.empty()) return;
+  if (ep.rare.get().withdraws_entity != ep.entity || ep.status != EndpointStatus::Connected) {
     EndpointReport gone;
     gone.aor = ep.aor;
-    gone.entity = ep.withdraws_entity;
+    gone.entity = ep.rare.get().withdraws_entity;
     gone.withdrawn = true;
     roster(out).changed.push_back(std::move(gone));
   }
-  ep.withdraws_entity.clear();
+  ep.rare.set().withdraws_entity.clear();
 }
 
 // §7.4: the answer to the offer our 2xx carried, from the ACK. Fills the
@@ -1210,6 +1232,19 @@ bool GroupSession::take_ack_answer(Endpoint& ep, const transport::DialogEvent& a
   return true;
 }
 
+// "Anyone who joined before" may rejoin an invited-only session (J-d). Only
+// that policy reads the list, so elsewhere it would copy every participant's
+// address for nothing (issue 7).
+void GroupSession::remember_joiner(const std::string& aor) {
+  if (state_.kind != policy::SessionKind::AdHoc || config_.join_policy != policy::AdhocJoinPolicy::Invited) return;
+  if (std::find(state_.allowed.begin(), state_.allowed.end(), aor) == state_.allowed.end())
+    state_.allowed.push_back(aor);
+}
+
+std::string GroupSession::msrp_local_path(const Endpoint& ep) const {
+  return codec::msrp_focus_path(config_.msrp, ep.msrp_leg_id, ep.msrp_tls);
+}
+
 std::string GroupSession::our_sdp(const Endpoint& ep) const {
   if (ep.focus_offered)
     return codec::make_msrp_offer(config_.msrp, ep.msrp_leg_id, state_.sdp_session_id, ep.our_sdp_version);
@@ -1220,10 +1255,10 @@ std::string GroupSession::our_sdp(const Endpoint& ep) const {
 
 // What the MSRP switch needs from the participant's SDP, whichever side offered.
 void GroupSession::take_leg(Endpoint& ep, const codec::MsrpLeg& leg) {
-  ep.msrp_local_path = leg.local_path;
+  ep.msrp_tls = leg.local_path.rfind("msrps:", 0) == 0;
   ep.msrp_remote_path = leg.remote_path;
-  ep.msrp_accept_types = leg.accept_types;
-  ep.msrp_accept_wrapped_types = leg.accept_wrapped_types;
+  ep.msrp_accept_types = join_types(leg.accept_types);
+  ep.msrp_accept_wrapped_types = join_types(leg.accept_wrapped_types);
   ep.msrp_max_size = leg.max_size.value_or(0);
   ep.msrp_private_messages = leg.private_messages;
   // RFC 3264 §6.1 from the focus's side: it sends unless the participant

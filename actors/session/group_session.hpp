@@ -5,6 +5,7 @@
 // test, in the session actor, and when replayed from a msgpack journal.
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <random>
 #include <string>
@@ -13,6 +14,7 @@
 #include <msgpack.hpp>
 
 #include "actors/session/conference_events.hpp"
+#include "actors/session/on_demand.hpp"
 #include "actors/session/session_config.hpp"
 #include "policy/identity.hpp"
 #include "policy/release_policy.hpp"
@@ -29,6 +31,24 @@ enum class Phase : uint8_t { Active, Releasing, Released };
 // at once for now; the report-then-purge rule arrives with conference state.
 enum class EndpointStatus : uint8_t { Joining, Connected, Disconnecting };
 
+// What few endpoints ever have: how it left (set only once it is leaving),
+// who invited it (dial-out), the provisional endpoint it replaces (§4.3) and
+// its anonymous name. Kept apart so the usual endpoint pays one pointer.
+struct EndpointRare {
+  std::string disconnection_method;  // "departed" | "booted" once leaving
+  std::string disconnected_by;
+  std::string disconnection_reason;
+  std::string referred_by;  // the inviter of a dialled-out endpoint
+  // A dial-in that superseded this user's pending dial-out (§4.3): the
+  // provisional endpoint shown for the dial-out goes when this one is connected.
+  std::string withdraws_entity;
+  // Privacy: id/user (SESSIONS.md §5, E51): the anonymous <user entity>
+  // shown instead of the AoR; empty when the user is not anonymous.
+  std::string shown_as;
+  MSGPACK_DEFINE(disconnection_method, disconnected_by, disconnection_reason, referred_by, withdraws_entity,
+                 shown_as);
+};
+
 struct Endpoint {
   uint64_t dialog = 0;
   uint64_t join_request = 0;  // the INVITE being answered while Joining
@@ -36,10 +56,9 @@ struct Endpoint {
   std::string entity;         // RFC 4575 endpoint key: the Contact URI
   EndpointStatus status = EndpointStatus::Joining;
   int64_t joined_ms = 0;
-  std::string disconnection_method;  // "departed" | "booted" once leaving
-  std::string disconnected_by;
-  // MSRP leg as negotiated (the relay arrives with the MSRP issue).
-  std::string msrp_local_path;
+  OnDemand<EndpointRare> rare;
+  // MSRP leg as negotiated. Our path is not kept: GroupSession::msrp_local_path()
+  // derives it from the leg id (and msrp_tls), like the SDP below.
   std::vector<std::string> msrp_remote_path;
   std::string last_offer;
   // Our side of the dialog's SDP is not kept (~300 bytes a participant,
@@ -48,34 +67,35 @@ struct Endpoint {
   // o= version), for the rare re-INVITE that needs it.
   uint64_t our_sdp_version = 0;  // o= version of our SDP
   bool focus_offered = false;    // our SDP is our own offer (delayed offer, dial-out), not an answer to last_offer
+  bool msrp_tls = false;         // the leg is TCP/TLS/MSRP: our path is msrps:
   // What the MSRP switch needs about the leg (SESSIONS.md §7.1, §8.5).
-  std::string msrp_leg_id;  // session-id of msrp_local_path
-  std::vector<std::string> msrp_accept_types, msrp_accept_wrapped_types;
+  std::string msrp_leg_id;  // session-id of our path
+  // Space-separated, as in the SDP: one string costs no heap for the usual
+  // one or two short types, a vector of them did.
+  std::string msrp_accept_types, msrp_accept_wrapped_types;
   uint64_t msrp_max_size = 0;  // 0: the participant gave no a=max-size
   bool msrp_private_messages = false;
   bool msrp_may_send = true, msrp_may_receive = true;
   bool msrp_registered = false;  // the switch knows the leg
-  std::string disconnection_reason;
-  std::string joining_method = "dialed-in";  // or "dialed-out" (RFC 4575 §5.7.4)
-  std::string referred_by;                   // the inviter of a dialled-out endpoint
-  bool msrp_connect_out = false;             // the focus opens the MSRP connection (SESSIONS.md §7.3)
-  // A dial-in that superseded this user's pending dial-out (§4.3): the
-  // provisional endpoint shown for the dial-out goes when this one is connected.
-  std::string withdraws_entity;
-  // Every asserted identity of the user (PAI values; CPIM From may be any).
+  bool dialed_out = false;       // RFC 4575 §5.7.4 joining-method: dialed-out, else dialed-in
+  bool msrp_connect_out = false;  // the focus opens the MSRP connection (SESSIONS.md §7.3)
+  // The user's asserted identities other than `aor` (PAI values, the
+  // anonymous name; CPIM From may be any of them or the AoR).
   std::vector<std::string> aliases;
-  // Privacy: id/user (SESSIONS.md §5, E51): the anonymous <user entity>
-  // shown instead of the AoR; empty when the user is not anonymous.
-  std::string shown_as;
   // Delayed offer (SESSIONS.md §7.4): our 2xx carried the offer; the answer
   // comes in the ACK.
   bool awaiting_answer = false;
-  MSGPACK_DEFINE(dialog, join_request, aor, entity, status, joined_ms, disconnection_method, disconnected_by,
-                 msrp_local_path, msrp_remote_path, last_offer, our_sdp_version, focus_offered, msrp_leg_id, msrp_accept_types,
-                 msrp_accept_wrapped_types, msrp_max_size, msrp_private_messages, msrp_may_send, msrp_may_receive,
-                 msrp_registered, disconnection_reason, joining_method, referred_by, msrp_connect_out,
-                 withdraws_entity, aliases, shown_as, awaiting_answer);
+  MSGPACK_DEFINE(dialog, join_request, aor, entity, status, joined_ms, rare, msrp_remote_path, last_offer,
+                 our_sdp_version, focus_offered, msrp_tls, msrp_leg_id, msrp_accept_types, msrp_accept_wrapped_types,
+                 msrp_max_size, msrp_private_messages, msrp_may_send, msrp_may_receive, msrp_registered, dialed_out,
+                 msrp_connect_out, aliases, awaiting_answer);
 };
+
+// The roster. A deque, not a vector: an endpoint is ~300 bytes, so each sits
+// in a node of its own and the roster never holds the up to 100% (28% at 100
+// participants) spare capacity of a doubling vector (issue 7). References
+// stay valid across push_back; iterators are invalidated as with a vector.
+using Endpoints = std::deque<Endpoint>;
 
 // SESSIONS.md §1.3 dial-out states of an invitee until its INVITE has a
 // final outcome; then the invitation becomes an Endpoint (2xx) or is
@@ -129,7 +149,7 @@ struct SessionState {
   std::string initiator;             // AoR of the creator (role initiator/host)
   std::string subject;
   std::vector<std::string> allowed;  // join.adhoc_policy=invited: who may dial in
-  std::vector<Endpoint> endpoints;
+  Endpoints endpoints;
   uint64_t sdp_session_id = 0;
   uint64_t sdp_version = 0;
   std::vector<ReferSubscription> refer_subs;
@@ -225,12 +245,15 @@ class GroupSession {
   // or our offer when the focus offered.
   std::string our_sdp(const Endpoint& ep) const;
 
+  // The focus's a=path URI of `ep`'s MSRP leg (what answer_msrp_offer put in our SDP).
+  std::string msrp_local_path(const Endpoint& ep) const;
+
  private:
   Effects join(const transport::InboundRequest& invite, const policy::AssertedIdentity& who, bool creating,
                int64_t now_ms);
   Effects reinvite(const transport::InboundRequest& invite, Endpoint& ep);
   Effects subscribe(const transport::InboundRequest& r, const std::optional<policy::AssertedIdentity>& originator);
-  void depart(Effects& out, std::vector<Endpoint>::iterator ep, bool initiator_may_have_left, int64_t now_ms);
+  void depart(Effects& out, Endpoints::iterator ep, bool initiator_may_have_left, int64_t now_ms);
   void after_departure(Effects& out, const std::string& aor, bool initiator_may_have_left, int64_t now_ms);
   // REFER method=BYE (PROTOCOL.md §3) and its implicit subscription.
   Effects refer(const transport::InboundRequest& r, const std::optional<policy::AssertedIdentity>& originator,
@@ -259,6 +282,7 @@ class GroupSession {
   void withdraw_superseded(Effects& out, Endpoint& ep);
   void wake_for_dials(Effects& out) const;
   bool has_pending_invitation(const std::string& aor) const;
+  void remember_joiner(const std::string& aor);
   // Registers / releases the endpoint's leg at the MSRP switch.
   void msrp_add(Effects& out, Endpoint& ep) const;
   void msrp_release(Effects& out, Endpoint& ep) const;
@@ -270,7 +294,7 @@ class GroupSession {
   void finish_if_done();
   std::string focus_contact() const;
   std::string new_leg_id();
-  std::vector<Endpoint>::iterator find_endpoint(uint64_t dialog);
+  Endpoints::iterator find_endpoint(uint64_t dialog);
 
   SessionConfig config_;
   SessionState state_;

@@ -212,6 +212,11 @@ FocusAddress focus_address(const MsrpAnswerConfig& cfg) {
 
 }  // namespace
 
+std::string msrp_focus_path(const MsrpAnswerConfig& cfg, std::string_view session_id, bool tls) {
+  return std::string(tls ? "msrps://" : "msrp://") + focus_address(cfg).uri_host + ":" +
+         std::to_string(cfg.msrp_port) + "/" + std::string(session_id) + ";tcp";
+}
+
 MsrpAnswer answer_msrp_offer(std::string_view offer, const MsrpAnswerConfig& cfg, std::string_view session_id,
                              uint64_t sess_id, uint64_t sess_version) {
   if (!valid_session_id(session_id)) {
@@ -298,11 +303,9 @@ MsrpAnswer answer_msrp_offer(std::string_view offer, const MsrpAnswerConfig& cfg
   }
 
   const FocusAddress focus = focus_address(cfg);
-  const std::string& uri_host = focus.uri_host;
   const std::string& addr = focus.addr;
   const std::string proto = tls_stream ? "TCP/TLS/MSRP" : "TCP/MSRP";
-  leg.local_path = std::string(tls_stream ? "msrps://" : "msrp://") + uri_host + ":" + std::to_string(cfg.msrp_port) +
-                   "/" + std::string(session_id) + ";tcp";
+  leg.local_path = msrp_focus_path(cfg, session_id, tls_stream);
 
   // §7.2 template. The active side advertises the discard port 9 (RFC 6135 §4.2.2, RFC 4145 §4).
   std::string out;

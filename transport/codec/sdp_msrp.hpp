@@ -60,6 +60,10 @@ MsrpAnswer answer_msrp_offer(std::string_view offer, const MsrpAnswerConfig&, st
 std::string make_msrp_offer(const MsrpAnswerConfig&, std::string_view session_id, uint64_t sess_id,
                             uint64_t sess_version);
 
+// The focus's a=path URI for the leg `session_id` as answer_msrp_offer writes it (msrps: on a TLS
+// stream), so callers can derive it instead of keeping a copy per leg.
+std::string msrp_focus_path(const MsrpAnswerConfig&, std::string_view session_id, bool tls);
+
 // Reads an invitee's answer to make_msrp_offer (SESSIONS.md §2.5, §7.3). ok=false when the answer is unusable
 // (no MSRP stream or port 0, no message/cpim, no valid a=path): the caller ACKs, BYEs and reports cause 488.
 // leg.offer_setup is the answerer's a=setup; leg.answer_setup is the focus's role: "passive" when the answerer is

@@ -21,7 +21,7 @@ struct MsrpLeg {
   std::string local_uri;    // the focus's a=path URI for this leg
   std::vector<std::string> remote_path;  // the participant's a=path list
   std::string aor;          // the participant's canonical AoR (CPIM From check)
-  std::vector<std::string> aliases;
+  std::vector<std::string> aliases;  // other identities of the participant (the AoR need not be repeated)
   std::vector<std::string> accept_types, accept_wrapped_types;
   std::optional<uint64_t> max_size;  // a=max-size of the participant
   bool private_messages = false;     // a=chatroom:...private-messages

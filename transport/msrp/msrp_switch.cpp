@@ -104,6 +104,13 @@ std::string join_path(const std::vector<std::string>& path) {
   return out;
 }
 
+// The ends of a path joined by join_path (URIs hold no spaces).
+std::string_view first_uri(std::string_view joined) { return joined.substr(0, joined.find(' ')); }
+std::string_view last_uri(std::string_view joined) {
+  const size_t space = joined.rfind(' ');
+  return space == std::string_view::npos ? joined : joined.substr(space + 1);
+}
+
 // Where to connect for a connect_out leg: host and port of an MSRP URI
 // (RFC 4975 §6: msrp://[userinfo@]host:port/session-id;transport). Only the
 // msrp scheme: the worker has no TLS client, so an msrps path cannot be
@@ -199,12 +206,25 @@ void MsrpSwitch::add_leg(MsrpLeg info, int64_t now_ms) {
   const std::string id = info.leg_id;
   if (id.empty() || legs_.count(id)) return;
   Leg leg;
+  leg.group = shared_.acquire(std::move(info.group));
+  leg.owner = shared_.acquire(std::move(info.owner));
+  info.group.clear();
+  info.owner.clear();
+  // Every check looks at the AoR before the aliases: a copy of it among them is dead weight.
+  info.aliases.erase(std::remove(info.aliases.begin(), info.aliases.end(), info.aor), info.aliases.end());
+  if (info.aliases.empty()) info.aliases = {};
   leg.info = std::move(info);
   leg.serial = next_serial_++;
+  // Kept joined only (the To-Path of every copy); the vector would be a
+  // second copy of the same URIs.
   leg.remote_path_joined = join_path(leg.info.remote_path);
-  Leg& added = legs_.emplace(id, std::move(leg)).first->second;
-  groups_[added.info.group].emplace(added.serial, &added);
-  dialogs_[added.info.dialog].push_back(id);
+  leg.info.remote_path = {};
+  // Re-keyed to view the id inside the node, which never moves.
+  auto node = legs_.extract(legs_.emplace(id, std::move(leg)).first);
+  node.key() = node.mapped().info.leg_id;
+  Leg& added = legs_.insert(std::move(node)).position->second;
+  groups_[*added.group].emplace(added.serial, &added);
+  dialogs_[added.info.dialog].push_back(added.serial);
   leg_of_serial_.emplace(added.serial, &added);
   if (added.info.connect_out) connect_out(added, now_ms);
 }
@@ -212,7 +232,7 @@ void MsrpSwitch::add_leg(MsrpLeg info, int64_t now_ms) {
 void MsrpSwitch::connect_out(Leg& leg, int64_t now_ms) {
   std::string host;
   uint16_t port = 0;
-  if (leg.info.remote_path.empty() || !connect_target(leg.info.remote_path.front(), &host, &port))
+  if (leg.remote_path_joined.empty() || !connect_target(first_uri(leg.remote_path_joined), &host, &port))
     return fail(leg.info.leg_id, "MSRP failure");
   // §8.2: outgoing connections are reused for the same host and port (the
   // scheme is always msrp here), e.g. several legs behind one relay or
@@ -265,14 +285,14 @@ void MsrpSwitch::release_leg(const std::string& leg_id) {
   auto it = legs_.find(leg_id);
   if (it == legs_.end()) return;
   Leg& leg = it->second;
-  if (auto g = groups_.find(leg.info.group); g != groups_.end()) {
+  if (auto g = groups_.find(*leg.group); g != groups_.end()) {
     g->second.erase(leg.serial);
     if (g->second.empty()) groups_.erase(g);
   }
   if (auto d = dialogs_.find(leg.info.dialog); d != dialogs_.end()) {
-    auto& ids = d->second;
-    ids.erase(std::remove(ids.begin(), ids.end(), leg_id), ids.end());
-    if (ids.empty()) dialogs_.erase(d);
+    auto& serials = d->second;
+    serials.erase(std::remove(serials.begin(), serials.end(), leg.serial), serials.end());
+    if (serials.empty()) dialogs_.erase(d);
   }
   // Only this leg's transactions; their pending_order_ entries go stale.
   // The serial check keeps another leg's entry should a tid ever repeat.
@@ -282,13 +302,16 @@ void MsrpSwitch::release_leg(const std::string& leg_id) {
   }
   congested_.erase(leg.serial);
   leg_of_serial_.erase(leg.serial);
+  shared_.release(leg.group);
+  shared_.release(leg.owner);
   const ConnId conn = leg.conn;
+  const std::string id = leg_id;  // `leg_id` may be the leg's own id, gone with it
   legs_.erase(it);
   if (!conn) return;
   auto c = conns_.find(conn);
   if (c == conns_.end()) return;
   auto& bound = c->second.legs;
-  bound.erase(std::remove(bound.begin(), bound.end(), leg_id), bound.end());
+  bound.erase(std::remove(bound.begin(), bound.end(), id), bound.end());
   // PROTOCOL.md §1.7: the connection goes when no other leg uses it.
   if (bound.empty()) drop_connection(conn, true);
 }
@@ -296,14 +319,15 @@ void MsrpSwitch::release_leg(const std::string& leg_id) {
 void MsrpSwitch::release_dialog(uint64_t dialog) {
   auto d = dialogs_.find(dialog);
   if (d == dialogs_.end()) return;
-  const std::vector<std::string> ids = d->second;  // release_leg edits the index
-  for (const auto& id : ids) release_leg(id);
+  const std::vector<uint64_t> serials = d->second;  // release_leg edits the index
+  for (const uint64_t serial : serials)
+    if (Leg* leg = leg_by_serial(serial)) release_leg(leg->info.leg_id);
 }
 
 void MsrpSwitch::fail(const std::string& leg_id, const char* reason) {
   auto it = legs_.find(leg_id);
   if (it == legs_.end()) return;
-  MsrpLegFailed event{it->second.info.owner, it->second.info.dialog, leg_id, reason};
+  MsrpLegFailed event{*it->second.owner, it->second.info.dialog, leg_id, reason};
   release_leg(leg_id);
   io_.leg_failed(std::move(event));
 }
@@ -414,7 +438,7 @@ void MsrpSwitch::on_frame(ConnId conn, msrp::Frame& frame, int64_t now_ms) {
   if (leg.conn != conn) {
     if (leg.conn != 0) return refuse_unbound(506, "Session Already Bound");
     const auto from = frame.from_path();
-    if (from.empty() || leg.info.remote_path.empty() || !same_msrp_uri(from.back(), leg.info.remote_path.back()))
+    if (from.empty() || leg.remote_path_joined.empty() || !same_msrp_uri(from.back(), last_uri(leg.remote_path_joined)))
       return refuse_unbound(481, "From-Path Does Not Match");
     leg.conn = conn;
     conns_.at(conn).legs.push_back(leg.info.leg_id);
@@ -468,7 +492,7 @@ void MsrpSwitch::on_send(ConnId conn, Leg& leg, msrp::Frame& f, int64_t now_ms) 
   // Step 6: the participant's SDP said it only receives.
   if (!leg.info.may_send) return answer(conn, leg, f, 403, "Receive-Only Participant");
   // Step 7: a message this leg already completed is acknowledged again, not relayed again.
-  if (leg.recent_set.count(mid)) {
+  if (seen_recently(leg, mid)) {
     answer(conn, leg, f, 200, "OK");
     if (success_report) report(leg, f.from_path(), mid, range.total.value_or(f.body.size()), 200, "OK");
     return;
@@ -566,12 +590,21 @@ void MsrpSwitch::on_send(ConnId conn, Leg& leg, msrp::Frame& f, int64_t now_ms) 
 
 void MsrpSwitch::remember(Leg& leg, const std::string& message_id) {
   if (config_.dedupe_window == 0) return;
-  leg.recent_ids.push_back(message_id);
-  leg.recent_set.insert(message_id);
-  while (leg.recent_ids.size() > config_.dedupe_window) {
-    leg.recent_set.erase(leg.recent_ids.front());
-    leg.recent_ids.pop_front();
+  // The ring fills up to the window, then the oldest slot is overwritten.
+  const uint64_t hash = std::hash<std::string>{}(message_id);
+  if (leg.recent_hashes.size() < config_.dedupe_window) {
+    if (leg.recent_hashes.empty()) leg.recent_hashes.reserve(config_.dedupe_window);
+    leg.recent_hashes.push_back(hash);
+    return;
   }
+  leg.recent_hashes[leg.recent_next] = hash;
+  leg.recent_next = (leg.recent_next + 1) % leg.recent_hashes.size();
+}
+
+bool MsrpSwitch::seen_recently(const Leg& leg, const std::string& message_id) const {
+  if (leg.recent_hashes.empty()) return false;
+  const uint64_t hash = std::hash<std::string>{}(message_id);
+  return std::find(leg.recent_hashes.begin(), leg.recent_hashes.end(), hash) != leg.recent_hashes.end();
 }
 
 void MsrpSwitch::report(const Leg& leg, const std::vector<std::string>& to_path, const std::string& message_id,
@@ -613,7 +646,7 @@ uint16_t MsrpSwitch::route(const Leg& from, const codec::cpim::CpimParse& parsed
   }
   const std::string to = identity_key(tos.front());
   const std::string wrapped = bare_type(parsed.message.content_type());
-  auto group = groups_.find(from.info.group);
+  auto group = groups_.find(*from.group);
   if (group == groups_.end()) return 0;
   auto accepts = [&](const Leg& l) {
     const auto& list = l.info.accept_wrapped_types.empty() ? l.info.accept_types : l.info.accept_wrapped_types;
@@ -622,7 +655,7 @@ uint16_t MsrpSwitch::route(const Leg& from, const codec::cpim::CpimParse& parsed
 
   // 10d: the session (or the RCS anonymous group address) means everyone.
   const bool anonymous = to == "sip:anonymous@anonymous.invalid";
-  if (to == identity_key(from.info.group) || (anonymous && config_.anonymous_to_is_group)) {
+  if (to == identity_key(*from.group) || (anonymous && config_.anonymous_to_is_group)) {
     for (const auto& [serial, l] : group->second) {
       if (serial == from.serial) continue;
       if (accepts(*l)) recipients->push_back(l->info.leg_id);

@@ -115,6 +115,27 @@ class LazyDeque {
   std::unique_ptr<std::deque<T>> items_;
 };
 
+// Strings many legs share, kept once: every leg of a session carries the
+// session identity as its group and (in the server) as its owner tag, ~100
+// bytes a leg when each kept its own copies (issue 7). A leg holds pointers
+// to the table's keys, which stay put until the last user releases them.
+class SharedStrings {
+ public:
+  const std::string* acquire(std::string value) {
+    auto it = uses_.try_emplace(std::move(value), 0).first;
+    ++it->second;
+    return &it->first;
+  }
+  void release(const std::string* value) {
+    auto it = uses_.find(*value);
+    if (it != uses_.end() && --it->second == 0) uses_.erase(it);
+  }
+  size_t size() const { return uses_.size(); }
+
+ private:
+  std::unordered_map<std::string, size_t> uses_;
+};
+
 struct MsrpSwitchStats {
   uint64_t messages_in = 0;       // complete messages accepted
   uint64_t copies_queued = 0;
@@ -167,7 +188,11 @@ class MsrpSwitch {
     std::vector<std::string> from_path;
   };
   struct Leg {
+    // As registered, except group and owner, interned (below), and
+    // remote_path, kept only as remote_path_joined: those are left empty here.
     MsrpLeg info;
+    const std::string* group = nullptr;  // in shared_
+    const std::string* owner = nullptr;  // in shared_
     uint64_t serial = 0;  // never reused: stale table entries cannot hit a new leg
     std::string remote_path_joined;  // To-Path of every copy
     ConnId conn = 0;
@@ -175,8 +200,13 @@ class MsrpSwitch {
     size_t queued_bytes = 0;
     bool congested = false;
     int64_t congested_since = 0;
-    LazyDeque<std::string> recent_ids;  // completed Message-IDs, oldest first
-    std::unordered_set<std::string> recent_set;
+    // Completed Message-IDs, as hashes in a ring of dedupe_window slots
+    // (allocated with the leg's first message): one small array instead of a
+    // deque and a hash set of the strings, ~50 kB per active sender. A hash
+    // collision (~2^-56 per message with the default window) would
+    // acknowledge a message without relaying it.
+    std::vector<uint64_t> recent_hashes;
+    size_t recent_next = 0;  // the slot the next completed message takes
     std::unordered_set<std::string> refused_ids;  // 413: later chunks get 413 too
     std::map<std::string, Inbound> inbound;
     // Transaction ids of this leg in pending_, so releasing the leg touches
@@ -227,6 +257,7 @@ class MsrpSwitch {
   void enqueue(Leg& leg, std::shared_ptr<const std::string> body, int64_t now_ms);
   void pump(ConnId conn, int64_t now_ms);
   void remember(Leg& leg, const std::string& message_id);
+  bool seen_recently(const Leg& leg, const std::string& message_id) const;
   void fail(const std::string& leg_id, const char* reason);
   void drop_connection(ConnId conn, bool close);
   std::string new_id(size_t hex_chars);
@@ -238,7 +269,10 @@ class MsrpSwitch {
 
   MsrpSwitchConfig config_;
   ConnectionIo& io_;
-  std::unordered_map<std::string, Leg> legs_;
+  // Keyed by a view of the leg's own info.leg_id (add_leg re-keys the node
+  // once the leg is in it), so the id is not kept twice.
+  std::unordered_map<std::string_view, Leg> legs_;
+  SharedStrings shared_;
   std::unordered_map<ConnId, Connection> conns_;
   std::unordered_map<std::string, ConnId> outgoing_;  // "host:port" -> our connection there
   // Indexes, so that no event scans every leg or connection: a release
@@ -248,7 +282,7 @@ class MsrpSwitch {
   // Group members are keyed by serial, i.e. in the order they were added,
   // which is the order fan-out and routing have always walked them in.
   std::unordered_map<std::string, std::map<uint64_t, Leg*>> groups_;
-  std::unordered_map<uint64_t, std::vector<std::string>> dialogs_;  // dialog -> its leg ids
+  std::unordered_map<uint64_t, std::vector<uint64_t>> dialogs_;  // dialog -> its legs' serials
   std::unordered_map<uint64_t, Leg*> leg_of_serial_;
   uint64_t next_serial_ = 1;
   std::unordered_map<uint64_t, PendingCopy> pending_;  // by transaction id (16 hex digits we chose)

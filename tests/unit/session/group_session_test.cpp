@@ -116,8 +116,38 @@ TEST(GroupSession, EveryLegGetsItsOwnMsrpPath) {
   f.populate({"alice", "bob", "carol"});
   const auto& eps = f.s.state().endpoints;
   ASSERT_EQ(eps.size(), 3u);
-  EXPECT_NE(eps[0].msrp_local_path, eps[1].msrp_local_path);
-  EXPECT_NE(eps[1].msrp_local_path, eps[2].msrp_local_path);
+  EXPECT_NE(f.s.msrp_local_path(eps[0]), f.s.msrp_local_path(eps[1]));
+  EXPECT_NE(f.s.msrp_local_path(eps[1]), f.s.msrp_local_path(eps[2]));
+  // The path is derived, not kept: it must still be the one our 2xx announced.
+  for (size_t i = 0; i < eps.size(); ++i)
+    EXPECT_NE(f.answers[i].find("a=path:" + f.s.msrp_local_path(eps[i]) + "\r\n"), std::string::npos) << f.answers[i];
+}
+
+// The rarely set endpoint fields live apart (issue 7) and must survive a
+// snapshot both when set and when never written.
+TEST(GroupSession, RareEndpointFieldsRoundTripThroughMsgpack) {
+  session::Endpoint plain;
+  session::Endpoint leaving;
+  leaving.rare.set().disconnection_method = "booted";
+  leaving.rare.set().disconnected_by = "sip:alice@example.com";
+  leaving.msrp_accept_types = "message/cpim text/plain";
+  leaving.dialed_out = true;
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, std::vector<session::Endpoint>{plain, leaving});
+  auto handle = msgpack::unpack(buf.data(), buf.size());
+  auto copy = handle.get().as<std::vector<session::Endpoint>>();
+  ASSERT_EQ(copy.size(), 2u);
+  EXPECT_FALSE(copy[0].rare.is_set());
+  EXPECT_TRUE(copy[0].rare.get().disconnection_method.empty());
+  ASSERT_TRUE(copy[1].rare.is_set());
+  EXPECT_EQ(copy[1].rare.get().disconnection_method, "booted");
+  EXPECT_EQ(copy[1].rare.get().disconnected_by, "sip:alice@example.com");
+  EXPECT_EQ(copy[1].msrp_accept_types, "message/cpim text/plain");
+  EXPECT_TRUE(copy[1].dialed_out);
+  // Copies are deep: changing one leaves the other as it was.
+  session::Endpoint other = leaving;
+  other.rare.set().disconnection_method = "departed";
+  EXPECT_EQ(leaving.rare.get().disconnection_method, "booted");
 }
 
 struct JoinCase {
@@ -352,7 +382,8 @@ TEST(GroupSession, StateRoundTripsThroughMsgpack) {
   ASSERT_EQ(copy.endpoints.size(), 2u);
   EXPECT_EQ(copy.endpoints[1].aor, "sip:bob@example.com");
   EXPECT_EQ(copy.endpoints[1].status, EndpointStatus::Connected);
-  EXPECT_EQ(copy.endpoints[1].msrp_local_path, f.s.state().endpoints[1].msrp_local_path);
+  EXPECT_EQ(copy.endpoints[1].msrp_leg_id, f.s.state().endpoints[1].msrp_leg_id);
+  EXPECT_EQ(copy.endpoints[1].msrp_accept_types, f.s.state().endpoints[1].msrp_accept_types);
 }
 
 // E6/E7 with the creator alone: a join that never completed is no departure,

@@ -296,6 +296,29 @@ TEST(MsrpSwitch, ReportRulesAndDuplicates) {
   EXPECT_TRUE(f.io.take(f.conn["bob"]).empty());
 }
 
+// The duplicate check remembers the last dedupe_window completed
+// Message-IDs of a leg (a ring): older ones are relayed again.
+TEST(MsrpSwitch, DuplicateWindowForgetsTheOldest) {
+  MsrpSwitchConfig c;
+  c.dedupe_window = 3;
+  Fixture f(c);
+  f.join({"alice", "bob"});
+  const std::string body = cpim("sip:alice@example.com", kGroup, "Hello team");
+  auto copies_of = [&](const std::string& tid, const std::string& mid) {
+    f.sw->on_bytes(f.conn["alice"], send("alice", tid, mid, body), 0);
+    auto r = f.io.take(f.conn["alice"]);
+    EXPECT_EQ(r.size(), 1u) << mid;
+    if (!r.empty()) {
+      EXPECT_EQ(r[0].status, 200) << mid;
+    }
+    return f.io.take(f.conn["bob"]).size();
+  };
+  for (const char* mid : {"m-1", "m-2", "m-3", "m-4"}) EXPECT_EQ(copies_of(std::string("t") + mid + "xxxx", mid), 1u);
+  EXPECT_EQ(copies_of("again-m4", "m-4"), 0u);  // still remembered
+  EXPECT_EQ(copies_of("again-m2", "m-2"), 0u);
+  EXPECT_EQ(copies_of("again-m1", "m-1"), 1u);  // pushed out by m-4
+}
+
 TEST(MsrpSwitch, SlowReceiverIsDroppedThenRemovedOthersUnaffected) {
   MsrpSwitchConfig c;
   c.queue_max_messages = 50;

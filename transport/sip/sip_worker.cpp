@@ -162,6 +162,14 @@ mbuf* text_mbuf(const std::string& text) {
   return mb;
 }
 
+// The requests of one dialog usage after its first (see send_client_tx):
+// their bytes, and where libre sent the first one.
+struct RequestTemplate {
+  InDialogTemplate bytes;
+  sip_transp tp = SIP_TRANSP_NONE;
+  sa dst{};
+};
+
 }  // namespace
 
 struct SipWorker::Impl {
@@ -194,6 +202,8 @@ struct SipWorker::Impl {
     // A dial-out dialog nobody above knows: a forked 2xx, or a 2xx after
     // CancelDial. We only ACK and BYE it, and report nothing of it.
     bool unowned = false;
+    // Client side, non-INVITE usages only: see send_client_tx.
+    std::optional<RequestTemplate> request_template;
 
     ~Dialog() {
       mem_deref(ok_mb);
@@ -355,6 +365,7 @@ struct SipWorker::Impl {
   // Our client transactions, by Via branch.
   std::unordered_map<std::string, std::unique_ptr<ClientTx>> client_txs;
   SendCapture* capture = nullptr;
+  std::optional<BranchSource> branches;  // seeded on first use, on the worker thread
   // Our dial-out INVITE transactions, by Via branch, and the branch of each
   // one still unanswered by (owner, token), for CancelDial.
   std::unordered_map<std::string, std::unique_ptr<DialTx>> dial_txs;
@@ -696,8 +707,19 @@ struct SipWorker::Impl {
     // the very mbuf that is then completed and sent; taking a reference there
     // gives us the encoded request for retransmission. With numeric hosts
     // (no DNS client) the whole call, sendh included, is synchronous.
+    //
+    // A dialog without INVITE usage (a subscription) only ever sends these
+    // requests, and its route and remote target never change here, so libre
+    // encodes its first one and the later ones are filled into that
+    // template (InDialogTemplate): the same bytes, minus libre's per-request
+    // cost (an OpenSSL random branch, allocations, URI parsing).
     SendCapture cap;
-    if (int err = send_captured(tx->method.c_str(), d->dlg, 0, tail, body, cap)) return err;
+    if (d->request_template && !d->invite_usage) {
+      if (int err = send_from_template(*d->request_template, tx->method, tail, body, cap)) return err;
+    } else {
+      if (int err = send_captured(tx->method.c_str(), d->dlg, 0, tail, body, cap)) return err;
+      if (!d->invite_usage) learn_template(d, cap, tail.size() + body.size());
+    }
     const std::string_view text(reinterpret_cast<const char*>(cap.mb->buf), cap.mb->end);
     tx->branch = std::string(first_via_branch(text));
     if (tx->branch.empty() || client_txs.count(tx->branch)) {
@@ -707,6 +729,32 @@ struct SipWorker::Impl {
       return EPROTO;
     }
     track_client_tx(std::move(tx), cap);
+    return 0;
+  }
+
+  // Keeps the request libre just sent in `d` as the template of the next
+  // ones; `caller_part` bytes at its end were the caller's headers and body.
+  void learn_template(Dialog* d, const SendCapture& cap, size_t caller_part) {
+    const std::string_view sent(reinterpret_cast<const char*>(cap.mb->buf), cap.mb->end);
+    if (caller_part > sent.size()) return;
+    auto bytes = InDialogTemplate::learn(sent, sent.size() - caller_part);
+    if (bytes) d->request_template = RequestTemplate{std::move(*bytes), cap.tp, cap.dst};
+  }
+
+  // Sends the next request of a template's dialog, like send_captured.
+  int send_from_template(RequestTemplate& t, const std::string& method, const std::string& tail,
+                         const std::string& body, SendCapture& cap) {
+    if (!branches) branches.emplace(rand_u64());
+    mbuf* mb = text_mbuf(t.bytes.encode(method, branches->next(), tail, body));
+    if (!mb) return ENOMEM;
+    if (int err = sip_send(stack, nullptr, t.tp, &t.dst, mb)) {
+      mem_deref(mb);
+      return err;
+    }
+    mb->pos = 0;
+    cap.mb = mb;
+    cap.tp = t.tp;
+    cap.dst = t.dst;
     return 0;
   }
 

@@ -8,8 +8,13 @@
 #include "transport/sip/timer_wheel.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <cctype>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 #include <chrono>
@@ -160,6 +165,36 @@ mbuf* text_mbuf(const std::string& text) {
   }
   mb->pos = 0;
   return mb;
+}
+
+// Sets TCP_NODELAY on the process's listening TCP socket(s) bound to
+// `port`. libre 1.1 neither sets it on the connections of its SIP transport
+// nor hands out their sockets, and with Nagle each NOTIFY of a fan-out over
+// one connection waited for the ACK of the one before (the peer delays it
+// up to 40 ms): 20 NOTIFYs took 46 ms. Linux copies TCP_NODELAY from a
+// listener to every connection it accepts, so setting it once covers the
+// connections clients open to us (those our NOTIFYs travel on).
+void set_nodelay_on_listener(uint16_t port) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return;
+  while (const dirent* e = readdir(dir)) {
+    const int fd = std::atoi(e->d_name);
+    if (fd <= 2 || fd == dirfd(dir)) continue;
+    int listening = 0, type = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) continue;
+    sockaddr_storage local{};
+    len = sizeof local;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) continue;
+    const uint16_t bound = local.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&local)->sin6_port)
+                                                       : ntohs(reinterpret_cast<sockaddr_in*>(&local)->sin_port);
+    if (bound != port) continue;
+    const int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  closedir(dir);
 }
 
 // The requests of one dialog usage after its first (see send_client_tx):
@@ -379,7 +414,9 @@ struct SipWorker::Impl {
     EventLoopThread::Hooks hooks;
     hooks.setup = [this](std::string* why) {
       current = this;
-      return setup_stack(why);
+      const int err = setup_stack(why);
+      if (!err) set_nodelay_on_listener(bound_port);
+      return err;
     };
     hooks.on_wake = [this] { drain(); };
     hooks.teardown = [this] {

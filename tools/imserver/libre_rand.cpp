@@ -3,9 +3,9 @@
 // libre 1.1 draws a random 64-bit tag for every SIP message it decodes
 // (sip_msg_decode) and a random Via branch for every request it encodes,
 // each as two rand_u32() calls, and each rand_u32() is one RAND_bytes() of
-// four bytes. OpenSSL 3 checks for a fork on every call (getpid(), twice),
-// so a NOTIFY and its 200 cost eight syscalls for eight random bytes: 7% of
-// the SIP thread in a NOTIFY fan-out, on top of the syscall cost itself.
+// four bytes. OpenSSL 3 checks for a fork on every call (a getpid()
+// syscall), so each 200 to a NOTIFY cost two syscalls for eight random
+// bytes (perf stat), and the DRBG work around them 7% of the SIP thread.
 //
 // This definition in the executable takes the place of libre's (its calls
 // to rand_u32, rand_u64 included, go through the PLT) and hands out the

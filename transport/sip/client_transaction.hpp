@@ -70,8 +70,10 @@ std::string_view first_via_branch(std::string_view message);
 // §8.1.1.7) and 16 hex digits, like libre's. A bijective mix of a counter
 // started at a random seed, so every branch of this process is distinct
 // (2^64 of them) and a restart starts elsewhere; libre asks OpenSSL's RAND
-// for each one, which costs four getpid() syscalls per request (its fork
-// checks) and was the SIP thread's largest single item in a NOTIFY fan-out.
+// for each one (two 4-byte RAND_bytes calls, each with a getpid() syscall
+// for OpenSSL's fork check): with the 200's decode (see
+// tools/imserver/libre_rand.cpp), the SIP thread's largest single item in a
+// NOTIFY fan-out.
 class BranchSource {
  public:
   explicit BranchSource(uint64_t seed) : next_(seed) {}

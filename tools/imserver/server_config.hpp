@@ -232,6 +232,14 @@ struct ServerConfig : caf::actor_system_config {
     // CAF would start max(cores, 4) workers; on a 2-core box the extra
     // threads only add stealing overhead (docs: STACK.md §7 numbers).
     set("scheduler.max-threads", static_cast<size_t>(std::max(1u, std::thread::hardware_concurrency())));
+    // An idle worker polls 100 times, then by default 500 times more with a
+    // 50 us nanosleep between polls before it waits on its condition
+    // variable. Under a NOTIFY fan-out the workers fall idle between the
+    // 200s that trickle in, and those sleeps were ~16 % of their samples
+    // (each one a syscall and two context switches). Skipping that phase
+    // (wait at once; the sender wakes the worker) cut server CPU per NOTIFY
+    // by ~15 % and raised leave and NOTIFY rates (docs/PERFORMANCE.md).
+    set("work-stealing.moderate-poll-attempts", size_t{0});
   }
 };
 

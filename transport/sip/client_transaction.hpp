@@ -5,6 +5,8 @@
 // wheel; see there for why it does not use libre's client transactions.
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -63,5 +65,50 @@ std::vector<uint64_t> nict_udp_send_offsets(const NictTimers& timers);
 // (empty when there is none). The worker uses it to match responses to the
 // requests libre encoded for it (§17.1.3: branch plus CSeq method).
 std::string_view first_via_branch(std::string_view message);
+
+// Via branches for requests the worker encodes itself: "z9hG4bK" (RFC 3261
+// §8.1.1.7) and 16 hex digits, like libre's. A bijective mix of a counter
+// started at a random seed, so every branch of this process is distinct
+// (2^64 of them) and a restart starts elsewhere; libre asks OpenSSL's RAND
+// for each one (two 4-byte RAND_bytes calls, each with a getpid() syscall
+// for OpenSSL's fork check): with the 200's decode (see
+// tools/imserver/libre_rand.cpp), the SIP thread's largest single item in a
+// NOTIFY fan-out.
+class BranchSource {
+ public:
+  explicit BranchSource(uint64_t seed) : next_(seed) {}
+  std::string next();
+
+ private:
+  uint64_t next_;
+};
+
+// A request inside one dialog usage, encoded once by libre and then reused
+// as a template for the later ones (SipWorker: the NOTIFYs of a
+// subscription). libre writes the request line, Via, Max-Forwards, the
+// dialog's To, From, Call-ID (and Route set), CSeq and User-Agent; only the
+// method, the branch and the CSeq number change from one request to the
+// next, so the template keeps the bytes around them. The caller owns the
+// CSeq from then on: libre's counter of that dialog is no longer advanced,
+// so a dialog with a template must never go back to libre for a request.
+class InDialogTemplate {
+ public:
+  // `request` as libre sent it; its first `libre_part` bytes are what libre
+  // wrote (the rest is the caller's headers and body). Empty when the bytes
+  // do not have the expected shape (no branch, no CSeq line).
+  static std::optional<InDialogTemplate> learn(std::string_view request, size_t libre_part);
+
+  // The next request of the dialog: `method`, `branch`, then the caller's
+  // header lines and body exactly as given to libre the first time.
+  std::string encode(std::string_view method, std::string_view branch, std::string_view tail,
+                     std::string_view body);
+  uint32_t next_cseq() const { return next_cseq_; }
+
+ private:
+  std::string after_method_;  // " <Request-URI> SIP/2.0\r\nVia: ...;branch="
+  std::string after_branch_;  // ";rport\r\n...Call-ID: ...\r\nCSeq: "
+  std::string after_cseq_;    // "\r\nUser-Agent: ...\r\n" (after "<number> <method>")
+  uint32_t next_cseq_ = 0;
+};
 
 }  // namespace imserver::transport

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,75 @@ TEST(FirstViaBranch, MissingGivesEmpty) {
   EXPECT_EQ(first_via_branch(""), "");
   EXPECT_EQ(first_via_branch("NOTIFY sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h;rport\r\n\r\n"), "");
   EXPECT_EQ(first_via_branch("NOTIFY sip:a SIP/2.0\r\nTo: <sip:a>\r\n\r\nVia: x;branch=body\r\n"), "");
+}
+
+// What libre 1.1 writes for a NOTIFY in a subscription dialog, then the
+// caller's headers and body.
+const std::string kLibrePart =
+    "NOTIFY sip:w0@127.0.0.1:34211 SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 127.0.0.1:48646;branch=z9hG4bK679f8701ddb994f6;rport\r\n"
+    "Max-Forwards: 70\r\n"
+    "To: <sip:w0@im.example.com>;tag=b99628a037\r\n"
+    "From: <sip:gs-1@im.example.com>;tag=fb0529a6afc780cc\r\n"
+    "Call-ID: w0.0.a6b625c3@imbench\r\n"
+    "CSeq: 39433 NOTIFY\r\n"
+    "User-Agent: imserver/0.1\r\n";
+const std::string kTail = "Event: conference\r\nContent-Type: text/x\r\nContent-Length: 4\r\n\r\n";
+
+std::string libre_request(std::string_view branch, uint32_t cseq, std::string_view tail, std::string_view body) {
+  std::string r = kLibrePart;
+  r.replace(r.find("z9hG4bK679f8701ddb994f6"), 23, branch);
+  r.replace(r.find("39433"), 5, std::to_string(cseq));
+  return r + std::string(tail) + std::string(body);
+}
+
+TEST(InDialogTemplate, NextRequestsDifferOnlyInBranchAndCSeq) {
+  const std::string first = kLibrePart + kTail + "body";
+  auto t = InDialogTemplate::learn(first, kLibrePart.size());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->next_cseq(), 39434u);
+  EXPECT_EQ(t->encode("NOTIFY", "z9hG4bKaaaa", kTail, "body"), libre_request("z9hG4bKaaaa", 39434, kTail, "body"));
+  const std::string other_tail = "Event: conference\r\nContent-Length: 0\r\n\r\n";
+  EXPECT_EQ(t->encode("NOTIFY", "z9hG4bKbbbb", other_tail, ""), libre_request("z9hG4bKbbbb", 39435, other_tail, ""));
+  EXPECT_EQ(t->next_cseq(), 39436u);
+}
+
+TEST(InDialogTemplate, OtherMethodKeepsTheDialogLines) {
+  auto t = InDialogTemplate::learn(kLibrePart + kTail + "body", kLibrePart.size());
+  ASSERT_TRUE(t);
+  std::string expected = libre_request("z9hG4bKc", 39434, "Content-Length: 0\r\n\r\n", "");
+  expected.replace(0, 6, "BYE");
+  expected.replace(expected.find("39434 NOTIFY"), 12, "39434 BYE");
+  EXPECT_EQ(t->encode("BYE", "z9hG4bKc", "Content-Length: 0\r\n\r\n", ""), expected);
+}
+
+TEST(InDialogTemplate, RefusesUnexpectedShapes) {
+  EXPECT_FALSE(InDialogTemplate::learn("", 0));
+  std::string no_branch = kLibrePart;
+  no_branch.replace(no_branch.find(";branch=z9hG4bK679f8701ddb994f6"), 31, "");
+  EXPECT_FALSE(InDialogTemplate::learn(no_branch, no_branch.size()));
+  // The CSeq line must be libre's own and name the request's method.
+  std::string other_method = kLibrePart;
+  other_method.replace(other_method.find("39433 NOTIFY"), 12, "39433 INFO");
+  EXPECT_FALSE(InDialogTemplate::learn(other_method, other_method.size()));
+  const size_t before_cseq = kLibrePart.find("CSeq:");
+  EXPECT_FALSE(InDialogTemplate::learn(kLibrePart + "CSeq: 1 NOTIFY\r\n", before_cseq));
+  EXPECT_FALSE(InDialogTemplate::learn(kLibrePart, kLibrePart.size() + 1));
+}
+
+TEST(BranchSource, DistinctLibreShapedBranches) {
+  BranchSource a(42), b(42);
+  std::set<std::string> seen;
+  for (int i = 0; i < 10000; ++i) {
+    const std::string branch = a.next();
+    ASSERT_EQ(branch.size(), 23u);
+    ASSERT_EQ(branch.compare(0, 7, "z9hG4bK"), 0);
+    ASSERT_EQ(branch.find_first_not_of("0123456789abcdef", 7), std::string::npos);
+    ASSERT_TRUE(seen.insert(branch).second);
+  }
+  // The seed decides the sequence: a restart (new random seed) starts elsewhere.
+  EXPECT_EQ(BranchSource(42).next(), b.next());
+  EXPECT_NE(BranchSource(43).next(), BranchSource(42).next());
 }
 
 }  // namespace

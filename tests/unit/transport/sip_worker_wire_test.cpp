@@ -8,11 +8,17 @@
 #include "transport/sip/sip_worker.hpp"
 #include "wire_peer.hpp"
 
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -182,6 +188,81 @@ TEST_F(SipWorkerWire, CSeqAdvancesAndResponsesMatchByBranch) {
     if (e.event.kind == DialogEventKind::RequestDone) got.emplace_back(e.event.token, e.event.status);
   ASSERT_EQ(got.size(), 2u);
   for (auto& [token, status] : got) EXPECT_EQ(status, token == 1 ? 200 : 489);
+}
+
+// A subscription's later NOTIFYs are filled into the bytes libre wrote for
+// its first one: the same lines in the same order, only the branch and the
+// CSeq number differ, and a retransmission repeats the very same bytes.
+TEST_F(SipWorkerWire, LaterNotifiesOfASubscriptionKeepLibresShape) {
+  Peer peer(false, worker_->port());
+  ASSERT_TRUE(peer.ok());
+  const DialogId dialog = subscribe(peer, "udp-template");
+  ASSERT_NE(dialog, 0u);
+  std::vector<std::string> sent;
+  for (uint64_t token = 1; token <= 3; ++token) {
+    notify(dialog, token);
+    auto m = peer.receive_request("NOTIFY", 2000);
+    ASSERT_TRUE(m.has_value());
+    sent.push_back(m->text);
+    if (token < 3) peer.send(response_to(m->text, 200, "OK"));
+  }
+  auto strip = [](std::string text) {
+    const std::string branch(first_via_branch(text));
+    text.replace(text.find(branch), branch.size(), "BRANCH");
+    const size_t cseq = text.find("\r\nCSeq: ") + 8;
+    text.replace(cseq, text.find(' ', cseq) - cseq, "N");
+    return text;
+  };
+  for (size_t i = 1; i < sent.size(); ++i) {
+    EXPECT_EQ(strip(sent[i]), strip(sent[0]));
+    EXPECT_EQ(std::stoul(header(sent[i], "CSeq")), std::stoul(header(sent[0], "CSeq")) + i);
+    EXPECT_NE(first_via_branch(sent[i]), first_via_branch(sent[i - 1]));
+  }
+  auto copy = peer.receive_request("NOTIFY", 4 * kT1);
+  ASSERT_TRUE(copy.has_value()) << "Timer E";
+  EXPECT_EQ(copy->text, sent[2]);
+  peer.send(response_to(copy->text, 200, "OK"));
+  const int64_t until = now_ms() + 2000;
+  while (sink_.count(DialogEventKind::RequestDone) < 3 && now_ms() < until) peer.receive(20);
+  EXPECT_EQ(sink_.count(DialogEventKind::RequestDone), 3u);
+}
+
+// TCP_NODELAY on the socket with this local port (and this peer port, or a
+// listener when `peer_port` is 0), found among the process's descriptors;
+// -1 when there is none.
+int nodelay_of(uint16_t local_port, uint16_t peer_port) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return -1;
+  int found = -1;
+  while (const dirent* e = readdir(dir)) {
+    const int fd = std::atoi(e->d_name);
+    sockaddr_in local{}, remote{};
+    socklen_t len = sizeof local;
+    int type = 0;
+    socklen_t tlen = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM) continue;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0 || ntohs(local.sin_port) != local_port)
+      continue;
+    len = sizeof remote;
+    const bool connected = getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &len) == 0;
+    if (peer_port ? !connected || ntohs(remote.sin_port) != peer_port : connected) continue;
+    int v = 0;
+    socklen_t vlen = sizeof v;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vlen) == 0) found = v;
+  }
+  closedir(dir);
+  return found;
+}
+
+// Nagle would hold each NOTIFY of a burst on one connection behind the ACK
+// of the one before (delayed by the peer up to 40 ms): the connections a
+// client opens to us have TCP_NODELAY, inherited from the listener.
+TEST_F(SipWorkerWire, TcpConnectionsFromClientsHaveNoDelay) {
+  EXPECT_EQ(nodelay_of(worker_->port(), 0), 1) << "listener";
+  Peer peer(true, worker_->port());
+  ASSERT_TRUE(peer.ok());
+  ASSERT_NE(subscribe(peer, "tcp-nodelay"), 0u);
+  EXPECT_EQ(nodelay_of(worker_->port(), peer.port()), 1) << "accepted connection";
 }
 
 // Over TCP: one copy only (no Timer E), still Timer F = 64*T1 -> 408, on

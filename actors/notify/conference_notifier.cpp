@@ -259,6 +259,7 @@ void ConferenceNotifier::on_roster(const session::RosterUpdate& u, int64_t now_m
     auto rec = std::find_if(eps.begin(), eps.end(), [&](const EndpointReport& x) { return x.entity == e.entity; });
     if (rec == eps.end()) eps.push_back(e);
     else *rec = e;
+    if (!e.connected) garbage_candidates_.insert(e.aor);
     const EndpointKey key{e.aor, e.entity};
     for (auto& [dialog, s] : subs_) {
       if (s.final_sent) continue;
@@ -557,23 +558,31 @@ void ConferenceNotifier::release_names(Subscription& s) {
 
 // Drops departed endpoint records nobody still has to hear about (§4.3).
 void ConferenceNotifier::collect_garbage() {
-  for (auto uit = users_.begin(); uit != users_.end();) {
+  for (auto cit = garbage_candidates_.begin(); cit != garbage_candidates_.end();) {
+    const std::string& aor = *cit;
+    auto uit = users_.find(aor);
+    if (uit == users_.end()) {  // withdrawn meanwhile
+      cit = garbage_candidates_.erase(cit);
+      continue;
+    }
     auto& eps = uit->second;
-    const std::string& aor = uit->first;
+    bool departed_left = false;
     eps.erase(std::remove_if(eps.begin(), eps.end(),
                              [&](const EndpointReport& e) {
                                if (e.connected) return false;
                                for (const auto& [dialog, s] : subs_)
-                                 if (!s.final_sent && s.dirty.contains(names_, aor, e.entity)) return false;
+                                 if (!s.final_sent && s.dirty.contains(names_, aor, e.entity)) {
+                                   departed_left = true;
+                                   return false;
+                                 }
                                return true;
                              }),
               eps.end());
     if (eps.empty()) {
       user_order_.erase(std::remove(user_order_.begin(), user_order_.end(), aor), user_order_.end());
-      uit = users_.erase(uit);
-    } else {
-      ++uit;
+      users_.erase(uit);
     }
+    cit = departed_left ? std::next(cit) : garbage_candidates_.erase(cit);
   }
 }
 

@@ -131,6 +131,11 @@ class ConferenceNotifier {
   // the departure has been sent it (report, then purge: §4.3).
   std::vector<std::string> user_order_;
   std::map<std::string, std::vector<session::EndpointReport>> users_;
+  // Users with a departed record that collect_garbage() has not dropped yet:
+  // the only ones it needs to look at (it runs after every roster change,
+  // and a scan of the whole roster each time was a leave storm's largest
+  // notifier cost).
+  std::set<std::string> garbage_candidates_;
   // The names the subscriptions' sets refer to (declared before subs_).
   NameTable names_;
   std::map<transport::DialogId, Subscription> subs_;

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <ctime>
+#include <string_view>
 #include <unordered_set>
 
 #include "actors/session/refer_checks.hpp"
@@ -327,7 +328,8 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
     facts.already_in_roster = std::any_of(state_.endpoints.begin(), state_.endpoints.end(), [&](const Endpoint& e) {
       return e.aor == who.aor && e.status != EndpointStatus::Disconnecting;
     });
-    std::unordered_set<std::string> users;
+    std::unordered_set<std::string_view> users;  // views, as in after_departure
+    users.reserve(state_.endpoints.size() + state_.invitations.size());
     for (const auto& e : state_.endpoints)
       if (e.status != EndpointStatus::Disconnecting) users.insert(e.aor);
     // J-f: pending invitees hold their place (CONNECTED + pending users).
@@ -583,7 +585,10 @@ void GroupSession::after_departure(Effects& out, const std::string& aor, bool in
   }
   policy::RosterAfterDeparture roster;
   roster.kind = state_.kind;
-  std::unordered_set<std::string> participating, pending;
+  // Views of the records' own strings (they outlive this function): a
+  // departure in a session of P endpoints used to copy P addresses.
+  std::unordered_set<std::string_view> participating, pending;
+  participating.reserve(state_.endpoints.size());
   for (const auto& e : state_.endpoints)
     if (e.status == EndpointStatus::Connected) participating.insert(e.aor);
   for (const auto& e : state_.endpoints) {

@@ -271,13 +271,12 @@ void route_request(Directory* self, InboundRequest& r) {
 }
 
 caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transport::CommandSink* sink,
-                                transport::MsrpCommandSink* msrp) {
+                                transport::MsrpCommandSink* msrp, std::vector<caf::actor> notifiers) {
   self->state.config = std::move(config);
   self->state.sink = sink;
   self->state.msrp = msrp;
   for (auto& g : self->state.config.groups) self->state.groups.emplace(g.uri, g);
-  for (size_t i = 0; i < std::max<size_t>(1, self->state.config.notifiers); ++i)
-    self->state.notifiers.push_back(spawn_notifier(self->system(), self->state.config.session.conf, i, sink));
+  self->state.notifiers = std::move(notifiers);  // the directory ends them
   self->set_down_handler([=](caf::down_msg& down) {
     auto& st = self->state;
     auto it = st.identity_of.find(down.source);
@@ -367,8 +366,17 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
 }  // namespace
 
 caf::actor spawn_directory(caf::actor_system& sys, DirectoryConfig config, transport::CommandSink* sink,
-                           transport::MsrpCommandSink* msrp) {
-  return sys.spawn(directory_behavior, std::move(config), sink, msrp);
+                           transport::MsrpCommandSink* msrp, std::vector<caf::actor>* notifiers_out) {
+  std::vector<caf::actor> notifiers;
+  for (size_t i = 0; i < std::max<size_t>(1, config.notifiers); ++i)
+    notifiers.push_back(spawn_notifier(sys, config.session.conf, i, sink));
+  if (notifiers_out) *notifiers_out = notifiers;
+  return sys.spawn(directory_behavior, std::move(config), sink, msrp, std::move(notifiers));
+}
+
+void ActorEventSink::set_directory(caf::actor directory, std::vector<caf::actor> notifiers) {
+  directory_ = std::move(directory);
+  notifiers_ = std::move(notifiers);
 }
 
 void ActorEventSink::on_request(transport::InboundRequest request) {
@@ -376,6 +384,13 @@ void ActorEventSink::on_request(transport::InboundRequest request) {
 }
 
 void ActorEventSink::on_dialog_event(transport::DialogEvent event) {
+  // The answers to conference NOTIFYs (RequestDone) are most of the events
+  // in a fan-out; they go straight to their notifier, one actor hop less
+  // than through the directory, which would only forward them.
+  if (long n = notifier_index(event.owner); n >= 0 && static_cast<size_t>(n) < notifiers_.size()) {
+    caf::anon_send(notifiers_[n], std::move(event));
+    return;
+  }
   caf::anon_send(directory_, std::move(event));
 }
 

@@ -34,13 +34,19 @@ struct DirectoryConfig {
   std::vector<policy::Group> groups;      // group.file at start-up (GroupsLoaded replaces them)
 };
 
+// Spawns the directory and its notifiers (config.notifiers of them, which
+// the directory ends when it exits); *notifiers_out, when given, gets their
+// handles for ActorEventSink::set_directory.
 caf::actor spawn_directory(caf::actor_system& sys, DirectoryConfig config, transport::CommandSink* sink,
-                           transport::MsrpCommandSink* msrp = nullptr);
+                           transport::MsrpCommandSink* msrp = nullptr,
+                           std::vector<caf::actor>* notifiers_out = nullptr);
 
 // Bridges the SIP worker's callbacks into the directory's mailbox.
 class ActorEventSink final : public transport::SipEventSink, public transport::MsrpEventSink {
  public:
-  void set_directory(caf::actor directory) { directory_ = std::move(directory); }
+  // Before the workers deliver anything (they read these unlocked).
+  // Events owned by a notifier go to it directly, the rest to the directory.
+  void set_directory(caf::actor directory, std::vector<caf::actor> notifiers = {});
   void on_request(transport::InboundRequest request) override;
   void on_dialog_event(transport::DialogEvent event) override;
   void on_dial_event(transport::DialEvent event) override;
@@ -48,6 +54,7 @@ class ActorEventSink final : public transport::SipEventSink, public transport::M
 
  private:
   caf::actor directory_;
+  std::vector<caf::actor> notifiers_;
 };
 
 }  // namespace imserver::actors

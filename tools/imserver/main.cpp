@@ -395,8 +395,9 @@ int main(int argc, char** argv) {
     }
     directory_config->session.msrp.msrp_port = msrp_worker.port();
     caf::actor_system system{cfg};
-    auto directory = imserver::actors::spawn_directory(system, *directory_config, &worker, &msrp_worker);
-    sink.set_directory(directory);
+    std::vector<caf::actor> notifiers;
+    auto directory = imserver::actors::spawn_directory(system, *directory_config, &worker, &msrp_worker, &notifiers);
+    sink.set_directory(directory, std::move(notifiers));
     if (!worker.start(&error)) {
       std::cerr << "imserver: " << error << "\n";
       exit_code = 1;

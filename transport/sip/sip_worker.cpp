@@ -73,7 +73,6 @@ std::string canonical_header_name(const pl& name) {
   }
 }
 
-
 // RFC 3261's T4, Timer I of an ACKed non-2xx answer to an INVITE over UDP.
 constexpr uint64_t kTimerT4Ms = 5000;
 
@@ -81,8 +80,9 @@ constexpr uint64_t kTimerT4Ms = 5000;
 // It used to be one libre timer, but every tmr_start() walks libre's sorted
 // timer list past all longer timers (the 32 s server transactions of
 // incoming UDP requests were there while they were libre's), which cost a
-// third of the SIP thread in a leave storm (perf, issue 7). The grid still bounds re-arming to
-// 1000/kDriveGrainMs per second; a timer fires at most this much late.
+// third of the SIP thread in a leave storm (perf, issue 7). The grid still
+// bounds re-arming to 1000/kDriveGrainMs per second; a timer fires at most
+// this much late.
 constexpr uint64_t kDriveGrainMs = 4;
 
 std::string lower(std::string_view s) {
@@ -524,7 +524,7 @@ struct SipWorker::Impl {
     drive_armed_at = 0;
     sweep_timer.cancel();
     for (auto& [id, p] : pending) {
-      send_response(p.msg, 503, "Service Unavailable", false, "");
+      send_response(p.msg, 503, "Service Unavailable", false, "", p.msg->tag);
       mem_deref(const_cast<sip_msg*>(p.msg));
     }
     pending.clear();
@@ -1377,28 +1377,35 @@ struct SipWorker::Impl {
   // as an mbuf (the caller's reference), for the dialog's 2xx resends.
   void respond_in_tx(ServerTx* tx, const sip_msg* msg, uint16_t status, std::string_view reason,
                      bool record_route, std::string_view tail, mbuf** sent = nullptr) {
-    bool rport = false;
-    std::string bytes = format_response(msg, status, reason, tx ? tx->to_tag : msg->tag, record_route,
-                                        cfg.software, tail, &rport);
-    sa dst;
-    sip_reply_addr(&dst, msg, rport);
-    mbuf* mb = text_mbuf(bytes);
-    if (mb) sip_send(stack, msg->sock, msg->tp, &dst, mb);
-    if (sent) *sent = mb;
-    else mem_deref(mb);
+    SentResponse out = send_response(msg, status, reason, record_route, tail, tx ? tx->to_tag : msg->tag, sent);
     if (!tx) return;
-    tx->dst = dst;
+    tx->dst = out.dst;
     if (status < 200) {
       tx->state = ServerTx::State::Proceeding;
-      tx->response = std::move(bytes);
+      tx->response = std::move(out.bytes);
       return;
     }
-    finish_tx(tx, msg, status, std::move(bytes));
+    finish_tx(tx, msg, status, std::move(out.bytes));
   }
 
-  void send_response(const sip_msg* msg, uint16_t status, std::string_view reason, bool record_route,
-                     std::string_view tail) {
-    respond_in_tx(nullptr, msg, status, reason, record_route, tail);
+  struct SentResponse {
+    std::string bytes;
+    sa dst{};
+  };
+
+  // Formats the response to `msg` (our To tag `to_tag` where it needs one)
+  // and sends it where §18.2.2 / RFC 3581 say, outside any transaction.
+  SentResponse send_response(const sip_msg* msg, uint16_t status, std::string_view reason, bool record_route,
+                             std::string_view tail, uint64_t to_tag, mbuf** sent = nullptr) {
+    bool rport = false;
+    SentResponse out;
+    out.bytes = format_response(msg, status, reason, to_tag, record_route, cfg.software, tail, &rport);
+    sip_reply_addr(&out.dst, msg, rport);
+    mbuf* mb = text_mbuf(out.bytes);
+    if (mb) sip_send(stack, msg->sock, msg->tp, &out.dst, mb);
+    if (sent) *sent = mb;
+    else mem_deref(mb);
+    return out;
   }
 
   // The final answer went out. Over TCP the transaction ends here; over UDP
@@ -1455,7 +1462,7 @@ struct SipWorker::Impl {
     auto it = server_txs.find(server_tx_key(msg, "INVITE"));
     if (it == server_txs.end()) return false;
     ServerTx* tx = it->second.get();
-    if (tx->state == ServerTx::State::Completed && tx->invite) {
+    if (tx->state == ServerTx::State::Completed) {  // the key names INVITE transactions only
       tx->state = ServerTx::State::Confirmed;
       tx->timer_g.cancel();
       tx->response = std::string();
@@ -1472,18 +1479,12 @@ struct SipWorker::Impl {
   // copies meet the same checks again, so it needs no transaction of its own.
   void on_cancel_request(const sip_msg* msg) {
     auto it = server_txs.find(server_tx_key(msg, "INVITE"));
-    if (it == server_txs.end() || !it->second->invite) {
-      send_response(msg, 481, "Call/Transaction Does Not Exist", false, "");
+    if (it == server_txs.end()) {
+      send_response(msg, 481, "Call/Transaction Does Not Exist", false, "", msg->tag);
       return;
     }
-    ServerTx* invite = it->second.get();
-    const uint64_t our_tag = invite->to_tag;
-    const RequestId pending_invite = invite->request;
-    bool rport = false;
-    std::string ok = format_response(msg, 200, "OK", our_tag, false, cfg.software, "", &rport);
-    sa dst;
-    sip_reply_addr(&dst, msg, rport);
-    resend(ok, msg->sock, msg->tp, dst);
+    const RequestId pending_invite = it->second->request;
+    send_response(msg, 200, "OK", false, "", it->second->to_tag);
     if (pending_invite) on_cancel(pending_invite);
   }
 

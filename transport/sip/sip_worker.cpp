@@ -7,6 +7,7 @@
 #include "transport/sip/digest_auth.hpp"
 #include "transport/sip/server_transaction.hpp"
 #include "transport/sip/timer_wheel.hpp"
+#include "transport/sip/udp_batch.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -169,6 +170,48 @@ mbuf* text_mbuf(const std::string& text) {
   return mb;
 }
 
+// Calls visit(fd) for each socket descriptor of the process until it
+// returns true. libre 1.1 hands out the sockets of its SIP transport
+// neither for UDP nor for TCP; this is how the worker finds them.
+template <typename Visit>
+void for_each_socket(Visit&& visit) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return;
+  while (const dirent* e = readdir(dir)) {
+    const int fd = std::atoi(e->d_name);
+    if (fd <= 2 || fd == dirfd(dir)) continue;
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) continue;  // not a socket
+    if (visit(fd, type)) break;
+  }
+  closedir(dir);
+}
+
+sa local_address(int fd) {
+  sa local;
+  sa_init(&local, AF_UNSPEC);
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+    (void)sa_set_sa(&local, reinterpret_cast<sockaddr*>(&ss));
+  return local;
+}
+
+// The descriptor of the process's socket of `type` bound to `addr`
+// (address and port), or -1.
+int find_bound_socket(int type, const sa& addr) {
+  int found = -1;
+  for_each_socket([&](int fd, int fd_type) {
+    if (fd_type != type) return false;
+    const sa local = local_address(fd);
+    if (!sa_cmp(&local, &addr, SA_ALL)) return false;
+    found = fd;
+    return true;
+  });
+  return found;
+}
+
 // Sets TCP_NODELAY on the process's listening TCP socket(s) bound to
 // `port`. libre 1.1 neither sets it on the connections of its SIP transport
 // nor hands out their sockets, and with Nagle each NOTIFY of a fan-out over
@@ -177,27 +220,22 @@ mbuf* text_mbuf(const std::string& text) {
 // listener to every connection it accepts, so setting it once covers the
 // connections clients open to us (those our NOTIFYs travel on).
 void set_nodelay_on_listener(uint16_t port) {
-  DIR* dir = opendir("/proc/self/fd");
-  if (!dir) return;
-  while (const dirent* e = readdir(dir)) {
-    const int fd = std::atoi(e->d_name);
-    if (fd <= 2 || fd == dirfd(dir)) continue;
-    int listening = 0, type = 0;
+  for_each_socket([&](int fd, int type) {
+    if (type != SOCK_STREAM) return false;
+    int listening = 0;
     socklen_t len = sizeof listening;
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
-    len = sizeof type;
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) continue;
-    sockaddr_storage local{};
-    len = sizeof local;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) continue;
-    const uint16_t bound = local.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&local)->sin6_port)
-                                                       : ntohs(reinterpret_cast<sockaddr_in*>(&local)->sin_port);
-    if (bound != port) continue;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) return false;
+    const sa local = local_address(fd);
+    if (sa_port(&local) != port) return false;
     const int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  closedir(dir);
+    return false;
+  });
 }
+
+// recvmmsg batches the UDP reader takes per wake-up before the loop's other
+// work (commands, timers, TCP) gets a turn: up to 4 x 32 datagrams.
+constexpr size_t kUdpBatchesPerWake = 4;
 
 // The requests of one dialog usage after its first (see send_client_tx):
 // their bytes, and where libre sent the first one.
@@ -416,8 +454,13 @@ struct SipWorker::Impl {
   std::vector<Command> queue;  // guarded by the loop's lock
 
   // Worker-thread state below.
-  bool udp_buffer_sized = false;  // on_request sized the UDP socket's buffers
   sip* stack = nullptr;
+  // The UDP socket of libre's transport, read and written by the worker
+  // itself in batches (take_udp_socket); empty if it could not be taken
+  // over, and libre then reads it one datagram at a time as before.
+  std::optional<UdpBatch> udp;
+  sa udp_laddr{};
+  int flush_depth = 0;  // > 0: inside an event handler, UDP sends wait for its end
   sip_lsnr* listener = nullptr;
   sip_lsnr* response_listener = nullptr;
   // All of the worker's own timers live on this wheel (declared before
@@ -451,7 +494,10 @@ struct SipWorker::Impl {
     EventLoopThread::Hooks hooks;
     hooks.setup = [this](std::string* why) {
       const int err = setup_stack(why);
-      if (!err) set_nodelay_on_listener(bound_port);
+      if (!err) {
+        set_nodelay_on_listener(bound_port);
+        take_udp_socket();
+      }
       return err;
     };
     hooks.on_wake = [this] { drain(); };
@@ -528,6 +574,9 @@ struct SipWorker::Impl {
       mem_deref(const_cast<sip_msg*>(p.msg));
     }
     pending.clear();
+    // libre closes the socket itself (sip_close below).
+    if (udp) udp->flush();
+    udp.reset();
     server_txs.clear();
     // Unfinished client transactions end silently, as libre's did: their
     // owners are going away with the worker.
@@ -544,6 +593,7 @@ struct SipWorker::Impl {
 
   // ------------------------------------------------------------ commands
   void drain() {
+    FlushScope flush_at_end(*this);
     std::vector<Command> batch;
     loop.take([&] { batch.swap(queue); });
     for (auto& c : batch) std::visit([this](auto& cmd) { execute(cmd); }, c);
@@ -809,7 +859,7 @@ struct SipWorker::Impl {
     if (!branches) branches.emplace(rand_u64());
     mbuf* mb = text_mbuf(t.bytes.encode(method, branches->next(), tail, body));
     if (!mb) return ENOMEM;
-    if (int err = sip_send(stack, nullptr, t.tp, &t.dst, mb)) {
+    if (int err = send_wire(nullptr, t.tp, &t.dst, mb)) {
       mem_deref(mb);
       return err;
     }
@@ -865,6 +915,10 @@ struct SipWorker::Impl {
     c->mb = static_cast<mbuf*>(mem_ref(mb));
     c->tp = tp;
     c->dst = *dst;
+    // libre sends this request itself, straight after this returns: what
+    // the worker queued before it (the 202 before the BYE of a REFER BYE,
+    // PROTOCOL.md B2a-iv) must leave first.
+    if (tp == SIP_TRANSP_UDP && self->udp) self->udp->flush();
     return 0;
   }
 
@@ -872,13 +926,15 @@ struct SipWorker::Impl {
     // Resend the same bytes (same branch, same CSeq). A failed send is left
     // to the next Timer E; Timer F bounds the transaction either way.
     t->mb->pos = 0;
-    (void)sip_send(stack, nullptr, t->tp, &t->dst, t->mb);
+    (void)send_wire(nullptr, t->tp, &t->dst, t->mb);
     t->retransmit_ms = nict_timers().next_retransmit_ms(t->retransmit_ms, t->proceeding);
     start_timer(t->timer_e, t->retransmit_ms, [this, t] { on_timer_e(t); });
   }
 
   static bool on_response_cb(const sip_msg* msg, void* arg) {
-    static_cast<Impl*>(arg)->on_response(msg);
+    auto* self = static_cast<Impl*>(arg);
+    FlushScope flush_at_end(*self);
+    self->on_response(msg);
     // Consumed either way: a response matching nothing is a late copy of a
     // final response we already acted on (what Timer K would absorb) or a
     // stray one; libre would only print "unhandled response" for it.
@@ -1093,7 +1149,7 @@ struct SipWorker::Impl {
   void resend(mbuf* mb, sip_transp tp, const sa& dst) {
     if (!mb) return;
     mb->pos = 0;
-    (void)sip_send(stack, nullptr, tp, &dst, mb);
+    (void)send_wire(nullptr, tp, &dst, mb);
   }
 
   void on_timer_a(DialTx* t) {
@@ -1269,6 +1325,7 @@ struct SipWorker::Impl {
   static void on_drive_fd_cb(int flags, void* arg) {
     (void)flags;
     auto* self = static_cast<Impl*>(arg);
+    FlushScope flush_at_end(*self);
     uint64_t expirations = 0;
     ssize_t n = read(self->drive_fd, &expirations, sizeof expirations);  // re-arms the level trigger
     (void)n;
@@ -1292,7 +1349,7 @@ struct SipWorker::Impl {
 
   void on_retransmit(Dialog* d) {
     if (!d->ok_mb || !d->ok_req) return;
-    sip_send(stack, d->ok_req->sock, d->ok_req->tp, &d->ok_req->src, d->ok_mb);
+    send_wire(d->ok_req->sock, d->ok_req->tp, &d->ok_req->src, d->ok_mb);
     d->retrans_ms = std::min(d->retrans_ms * 2, cfg.t2_ms);
     start_timer(d->retrans_timer, d->retrans_ms, [this, d] { on_retransmit(d); });
   }
@@ -1366,8 +1423,119 @@ struct SipWorker::Impl {
 
   // ------------------------------------------------------------- requests
   static bool on_request_cb(const sip_msg* msg, void* arg) {
-    static_cast<Impl*>(arg)->on_request(msg);
+    auto* self = static_cast<Impl*>(arg);
+    FlushScope flush_at_end(*self);
+    self->on_request(msg);
     return true;
+  }
+
+  // ------------------------------------------------------------------ UDP
+  // Every message the worker sends goes through here. Over UDP it joins the
+  // batch, which goes out in one sendmmsg when the event being handled is
+  // done (FlushScope), or at once outside any handler; over TCP libre's
+  // connection takes it.
+  int send_wire(void* sock, sip_transp tp, const sa* dst, mbuf* mb) {
+    if (tp == SIP_TRANSP_UDP && udp) {
+      udp->queue(&dst->u.sa, dst->len, mbuf_buf(mb), mbuf_get_left(mb));
+      if (flush_depth == 0) udp->flush();
+      return 0;
+    }
+    return sip_send(stack, sock, tp, dst, mb);
+  }
+
+  // Opened by each entry point of the loop (a readable socket, the command
+  // queue, the timer wheel, libre's TCP callbacks): what the handler queued
+  // for UDP leaves when the outermost one closes.
+  struct FlushScope {
+    Impl& w;
+    explicit FlushScope(Impl& worker) : w(worker) { ++w.flush_depth; }
+    ~FlushScope() {
+      if (--w.flush_depth == 0 && w.udp) w.udp->flush();
+    }
+    FlushScope(const FlushScope&) = delete;
+    FlushScope& operator=(const FlushScope&) = delete;
+  };
+
+  // libre reads its UDP socket one datagram per wake-up and sends each
+  // message with a sendto of its own; the worker takes both over
+  // (UdpBatch). libre 1.1 hands out no handle on the socket of its
+  // transport, so it is found by its bound address, and fd_listen on that
+  // descriptor replaces libre's read handler. libre keeps the socket: it
+  // still names our address in the requests it builds, and closes it at
+  // sip_close.
+  void take_udp_socket() {
+    if (sip_transp_laddr(stack, &udp_laddr, SIP_TRANSP_UDP, nullptr) != 0) return;
+    const int fd = find_bound_socket(SOCK_DGRAM, udp_laddr);
+    if (fd < 0) return;  // libre keeps reading it: slower, still correct
+    if (cfg.udp_buffer_bytes > 0) {
+      const int bytes = cfg.udp_buffer_bytes;
+      (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+      (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+    }
+    if (fd_listen(fd, FD_READ, &Impl::on_udp_readable_cb, this) != 0) return;
+    udp.emplace(fd);
+  }
+
+  static void on_udp_readable_cb(int flags, void* arg) {
+    (void)flags;
+    auto* self = static_cast<Impl*>(arg);
+    FlushScope flush_at_end(*self);
+    // At most kUdpBatchesPerWake batches, then the loop's other work (the
+    // command queue, timers, TCP) gets its turn before more is read.
+    self->udp->receive([self](const UdpBatch::Datagram& d) { self->on_datagram(d); }, kUdpBatchesPerWake);
+  }
+
+  // What libre's UDP transport did with a datagram: keep-alives dropped,
+  // STUN Binding answered, SIP parsed and given to the request or response
+  // handler.
+  void on_datagram(const UdpBatch::Datagram& d) {
+    if (d.size <= 4) return;  // CRLF keep-alives (RFC 5626 §3.5.1): no answer over UDP
+    mbuf* mb = mbuf_alloc(d.size);
+    if (!mb) return;
+    (void)mbuf_write_mem(mb, d.data, d.size);
+    mb->pos = 0;
+    sa src;
+    if (sa_set_sa(&src, d.from) != 0) {
+      mem_deref(mb);
+      return;
+    }
+    // RFC 7983 §7: a first byte of 0..3 is STUN; SIP starts with a letter.
+    if (d.data[0] < 4) {
+      answer_stun(mb, src);
+      mem_deref(mb);
+      return;
+    }
+    sip_msg* msg = nullptr;
+    const int err = sip_msg_decode(&msg, mb);
+    mem_deref(mb);  // the message holds its own reference
+    if (err) return;  // not SIP: dropped, as libre did
+    msg->src = src;
+    msg->dst = udp_laddr;
+    msg->tp = SIP_TRANSP_UDP;
+    if (msg->req) on_request(msg);
+    else on_response(msg);
+    mem_deref(msg);
+  }
+
+  // A STUN Binding request on the SIP port (RFC 5626 §4.4.2 keep-alives)
+  // gets its success response with the address it came from, as libre's
+  // transport gave it; any other STUN message is dropped.
+  void answer_stun(mbuf* mb, const sa& src) {
+    stun_unknown_attr ua{};
+    stun_msg* req = nullptr;
+    if (stun_msg_decode(&req, mb, &ua) != 0) return;
+    if (stun_msg_method(req) == STUN_METHOD_BINDING && stun_msg_class(req) == STUN_CLASS_REQUEST) {
+      if (mbuf* out = mbuf_alloc(64)) {
+        if (stun_msg_encode(out, STUN_METHOD_BINDING, STUN_CLASS_SUCCESS_RESP, stun_msg_tid(req), nullptr, nullptr, 0,
+                            false, 0x00, 2, STUN_ATTR_XOR_MAPPED_ADDR, &src, STUN_ATTR_SOFTWARE,
+                            cfg.software.c_str()) == 0) {
+          out->pos = 0;
+          (void)send_wire(nullptr, SIP_TRANSP_UDP, &src, out);
+        }
+        mem_deref(out);
+      }
+    }
+    mem_deref(req);
   }
 
   // ---------------------------------------------------- server transactions
@@ -1402,7 +1570,7 @@ struct SipWorker::Impl {
     out.bytes = format_response(msg, status, reason, to_tag, record_route, cfg.software, tail, &rport);
     sip_reply_addr(&out.dst, msg, rport);
     mbuf* mb = text_mbuf(out.bytes);
-    if (mb) sip_send(stack, msg->sock, msg->tp, &out.dst, mb);
+    if (mb) send_wire(msg->sock, msg->tp, &out.dst, mb);
     if (sent) *sent = mb;
     else mem_deref(mb);
     return out;
@@ -1443,7 +1611,7 @@ struct SipWorker::Impl {
   void resend(const std::string& bytes, void* sock, sip_transp tp, const sa& dst) {
     if (bytes.empty()) return;
     mbuf* mb = text_mbuf(bytes);
-    if (mb) sip_send(stack, sock, tp, &dst, mb);
+    if (mb) send_wire(sock, tp, &dst, mb);
     mem_deref(mb);
   }
 
@@ -1534,12 +1702,6 @@ struct SipWorker::Impl {
   }
 
   void on_new_request(const sip_msg* msg, const std::string& method) {
-    if (!udp_buffer_sized && msg->tp == SIP_TRANSP_UDP && msg->sock && cfg.udp_buffer_bytes > 0) {
-      // libre gives no handle on the UDP socket it created, but every UDP
-      // message carries it; size its buffers once, on the first request.
-      udp_buffer_sized = true;
-      udp_sockbuf_set(static_cast<udp_sock*>(msg->sock), cfg.udp_buffer_bytes);
-    }
     // Generic UAS checks (RFC 3261 §8.2, §16.3).
     if (pl_strcmp(&msg->cseq.met, method.c_str()) != 0) {
       reply_once(msg, 400, "CSeq Method Mismatch");

@@ -377,6 +377,7 @@ int main(int argc, char** argv) {
   sip_config.t2_ms = static_cast<uint32_t>(std::max<int64_t>(sip_config.t1_ms, cfg.sip_t2_ms));
   sip_config.answer_timeout_ms = static_cast<uint32_t>(std::max<int64_t>(100, cfg.sip_answer_timeout_ms));
   sip_config.udp_buffer_bytes = static_cast<int>(std::clamp<int64_t>(cfg.sip_udp_buffer_bytes, 0, 1 << 30));
+  sip_config.thread_nice = static_cast<int>(std::clamp<int64_t>(cfg.sip_thread_nice, -20, 19));
   sip_config.software = "imserver/0.1";
 
   // Lifetimes, outermost first: the sink and the worker outlive the actor

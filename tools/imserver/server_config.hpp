@@ -19,6 +19,7 @@ struct ServerConfig : caf::actor_system_config {
   int64_t sip_t2_ms = 4000;
   int64_t sip_answer_timeout_ms = 16000;
   int64_t sip_udp_buffer_bytes = 4 << 20;
+  int64_t sip_thread_nice = 0;
   // session.*
   std::string session_domain = "localhost";
   std::string session_identity_mode = "random";
@@ -103,6 +104,9 @@ struct ServerConfig : caf::actor_system_config {
         .add(sip_udp_buffer_bytes, "udp-buffer-bytes",
              "UDP socket receive/send buffer; absorbs the 200s of a NOTIFY fan-out, capped by "
              "net.core.rmem_max (default 4194304)")
+        .add(sip_thread_nice, "thread-nice",
+             "nice value of the SIP thread, -20..19; negative needs CAP_SYS_NICE (root); lets it "
+             "preempt the CAF workers on a busy machine (default 0 = unchanged)")
         .add(sip_answer_timeout_ms, "answer-timeout-ms",
              "a request still unanswered after this gets 500 (default 16000)");
     opt_group{custom_options_, "session"}

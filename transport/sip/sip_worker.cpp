@@ -10,13 +10,16 @@
 #include "transport/sip/udp_batch.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <cctype>
 #include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 #include <chrono>
@@ -231,6 +234,13 @@ void set_nodelay_on_listener(uint16_t port) {
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return false;
   });
+}
+
+// Gives the calling thread the nice value `nice` (Linux: per thread).
+void apply_thread_nice(int nice) {
+  const auto tid = static_cast<id_t>(syscall(SYS_gettid));
+  if (setpriority(PRIO_PROCESS, tid, nice) != 0)
+    std::fprintf(stderr, "imserver: sip.thread-nice=%d not applied: %s\n", nice, std::strerror(errno));
 }
 
 // recvmmsg batches the UDP reader takes per wake-up before the loop's other
@@ -493,6 +503,7 @@ struct SipWorker::Impl {
   bool start(std::string* error) {
     EventLoopThread::Hooks hooks;
     hooks.setup = [this](std::string* why) {
+      if (cfg.thread_nice != 0) apply_thread_nice(cfg.thread_nice);
       const int err = setup_stack(why);
       if (!err) {
         set_nodelay_on_listener(bound_port);

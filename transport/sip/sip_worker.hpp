@@ -38,6 +38,13 @@ struct SipWorkerConfig {
   // overflows when a NOTIFY fan-out's 200s come back all at once, and every
   // dropped 200 costs a retransmission T1 later. Capped by net.core.rmem_max.
   int udp_buffer_bytes = 4 << 20;
+  // Nice value of the SIP thread (sip.thread_nice); 0 leaves it alone.
+  // Negative values need CAP_SYS_NICE; without it the worker says so on
+  // stderr and runs at the default. On a machine shared with the CAF
+  // workers, a SIP thread that preempts them answers sooner (the BYE's 200
+  // is the transport's own), as Kamailio's real_time/rt_prio settings do
+  // for its processes.
+  int thread_nice = 0;
   // dialout.credentials (SESSIONS.md §9.2): a dial-out INVITE answered 401
   // or 407 with a Digest challenge for one of these realms is sent once
   // more with Authorization / Proxy-Authorization. parse_dial_credentials

@@ -12,7 +12,7 @@ rc=$?
 for flag in --sip.host --sip.port --session.domain --session.identity-mode \
   --session.max-participants --adhoc.factory-uris --auth.trusted-peers \
   --join.adhoc-policy --release.min-participants --release.on-initiator-leave \
-  --scheduler.max-threads --config-file; do
+  --scheduler.max-threads --sip.thread-nice --config-file; do
   grep -qF -- "$flag" "$WORK/help.txt" || { cat "$WORK/help.txt"; fail "--help does not mention $flag"; }
 done
 log "--help mentions every flag"
@@ -25,6 +25,28 @@ stop_server INT
 
 # SIGTERM
 start_server
+stop_server TERM
+[ "$(wc -l <"$SERVER_OUT")" -eq 1 ] || { cat "$SERVER_OUT"; fail "stdout has more than the ready line"; }
+
+# --sip.thread-nice lands on the SIP thread (im.sip) and on no other. A
+# positive value needs no privilege; the server still answers with it.
+start_server --sip.thread-nice=7
+server_pid=""  # SERVER_PID is timeout's; imserver is its child
+for proc in /proc/[0-9]*; do
+  [ "$(cat "$proc/comm" 2>/dev/null)" = imserver ] || continue
+  [ "$(awk '{ print $4 }' "$proc/stat" 2>/dev/null)" = "$SERVER_PID" ] && server_pid=${proc#/proc/}
+done
+[ -n "$server_pid" ] || fail "no imserver process under pid $SERVER_PID"
+sip_nice=""
+other_nice=""
+for task in /proc/"$server_pid"/task/*; do
+  nice=$(awk '{ print $19 }' "$task/stat")
+  if [ "$(cat "$task/comm")" = im.sip ]; then sip_nice=$nice; else other_nice="$other_nice $nice"; fi
+done
+[ "$sip_nice" = 7 ] || fail "--sip.thread-nice=7: the im.sip thread runs at nice '$sip_nice'"
+case " $other_nice " in *" 7 "*) fail "--sip.thread-nice=7 reached other threads:$other_nice" ;; esac
+run_sipp options-nice alice request.xml METHOD=OPTIONS CODE=200 -- -key ruri "sip:conference-factory@$DOMAIN"
+log "--sip.thread-nice=7 applied to im.sip only"
 stop_server TERM
 [ "$(wc -l <"$SERVER_OUT")" -eq 1 ] || { cat "$SERVER_OUT"; fail "stdout has more than the ready line"; }
 

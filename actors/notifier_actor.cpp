@@ -82,7 +82,7 @@ caf::behavior notifier_behavior(Notifier* self, session::ConferenceConfig conf, 
         auto& st = self->state;
         // A released session nobody subscribed to leaves nothing behind.
         if (u.released && !st.sessions.count(identity)) return;
-        notifier_for(st, identity).on_roster(u, steady_ms(), out);
+        notifier_for(st, identity).on_roster(std::move(u), steady_ms(), out);
         finish(self, identity, out);
       },
       [=](transport::InboundRequest& r) {

@@ -254,10 +254,10 @@ void route_request(Directory* self, InboundRequest& r) {
   const auto& served = st.config.served_hosts;
   if (std::find(served.begin(), served.end(), host) == served.end()) return reply(st, respond(r, 404, "Not Found"));
   // Our own address stands for the served domain, so a peer that dials us
-  // directly by IP reaches the same identities.
-  codec::Uri key_uri = *uri;
-  key_uri.host = st.config.session.domain;
-  const std::string key = codec::canonical_aor(key_uri);
+  // directly by IP reaches the same identities. (The parsed URI is ours:
+  // changed in place rather than copied whole.)
+  uri->host = st.config.session.domain;
+  const std::string key = codec::canonical_aor(*uri);
   const auto& factories = st.config.factory_aors;
   if (std::find(factories.begin(), factories.end(), key) != factories.end()) return at_factory(self, r);
   if (auto group = st.groups.find(key); group != st.groups.end()) return at_group(self, r, group->second);

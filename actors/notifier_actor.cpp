@@ -46,15 +46,15 @@ void arm(Notifier* self, int64_t when) {
 
 // Posts one batch, keeps the dialog index in step, drops a finished
 // session's notifier and arms the timer for what it still has to do.
-void finish(Notifier* self, const std::string& identity, std::vector<transport::Command>& out) {
+using Sessions = std::unordered_map<std::string, std::unique_ptr<ConferenceNotifier>>;
+
+void finish(Notifier* self, Sessions::iterator it, std::vector<transport::Command>& out) {
   auto& st = self->state;
   for (const auto& c : out) {
     if (const auto* f = std::get_if<transport::ForgetDialog>(&c)) st.session_of.erase(f->dialog);
-    if (const auto* a = std::get_if<transport::AcceptSubscription>(&c)) st.session_of[a->dialog] = identity;
+    if (const auto* a = std::get_if<transport::AcceptSubscription>(&c)) st.session_of[a->dialog] = it->first;
   }
   if (!out.empty()) st.sink->post(std::move(out));
-  auto it = st.sessions.find(identity);
-  if (it == st.sessions.end()) return;
   if (it->second->finished()) {
     st.sessions.erase(it);
     return;
@@ -62,6 +62,16 @@ void finish(Notifier* self, const std::string& identity, std::vector<transport::
   // Wake-ups that existed before this message are already armed; only a
   // new one can be earlier.
   arm(self, it->second->take_new_wakeup());
+}
+
+void finish(Notifier* self, const std::string& identity, std::vector<transport::Command>& out) {
+  auto& st = self->state;
+  auto it = st.sessions.find(identity);
+  if (it == st.sessions.end()) {
+    if (!out.empty()) st.sink->post(std::move(out));
+    return;
+  }
+  finish(self, it, out);
 }
 
 caf::behavior notifier_behavior(Notifier* self, session::ConferenceConfig conf, size_t index,
@@ -77,13 +87,19 @@ caf::behavior notifier_behavior(Notifier* self, session::ConferenceConfig conf, 
         finish(self, identity, out);
       },
       [=](session::RosterUpdate& u) {
-        std::vector<transport::Command> out;
-        const std::string identity = u.description.identity;
+        // One lookup of the session per update, and no copy of its identity:
+        // every join and departure comes this way.
         auto& st = self->state;
-        // A released session nobody subscribed to leaves nothing behind.
-        if (u.released && !st.sessions.count(identity)) return;
-        notifier_for(st, identity).on_roster(std::move(u), steady_ms(), out);
-        finish(self, identity, out);
+        auto it = st.sessions.find(u.description.identity);
+        if (it == st.sessions.end()) {
+          // A released session nobody subscribed to leaves nothing behind.
+          if (u.released) return;
+          it = st.sessions.emplace(u.description.identity, nullptr).first;
+        }
+        if (!it->second) it->second = std::make_unique<ConferenceNotifier>(st.conf, st.owner);
+        std::vector<transport::Command> out;
+        it->second->on_roster(std::move(u), steady_ms(), out);
+        finish(self, it, out);
       },
       [=](transport::InboundRequest& r) {
         auto& st = self->state;

@@ -251,7 +251,7 @@ void ConferenceNotifier::on_roster(session::RosterUpdate u, int64_t now_ms, std:
     // a change of it alone is worth a partial document to everyone.
     if (u.description.locked != description_.locked)
       for (auto& [dialog, s] : subs_) s.state_changed = true;
-    description_ = u.description;
+    description_ = std::move(u.description);
   } else if (description_.identity.empty()) {
     description_.identity = u.description.identity;
   }

@@ -379,7 +379,7 @@ void GroupSession::report(Effects& out, const Endpoint& ep, bool connected, int6
 Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdentity& who, bool creating,
                            int64_t now_ms) {
   Effects out;
-  const std::string entity = contact_entity(r);
+  std::string entity = contact_entity(r);
   if (!creating) {
     // J-d, J-e, J-f (SESSIONS.md §4.1).
     policy::JoinRequestFacts facts;
@@ -417,10 +417,12 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
     out.commands.push_back(*err);
     return out;
   }
-  const std::string& offer = std::get<InviteBody>(body).sdp;
-  const std::string leg_id = new_leg_id();
+  // Ours to keep: it becomes the endpoint's last_offer below.
+  std::string offer = std::move(std::get<InviteBody>(body).sdp);
+  const bool delayed_offer = offer.empty();
+  std::string leg_id = new_leg_id();
   codec::MsrpAnswer answer;
-  if (offer.empty()) {
+  if (delayed_offer) {
     // §7.4 delayed offer: we offer (actpass) in the 2xx; the ACK answers.
     answer.ok = true;
     answer.sdp = codec::make_msrp_offer(config_.msrp, leg_id, state_.sdp_session_id, ++state_.sdp_version);
@@ -464,15 +466,15 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
       ep.rare.set().shown_as = "sip:anonymous" + std::to_string(state_.next_anonymous++) + "@anonymous.invalid";
     ep.aliases.push_back(ep.rare.get().shown_as);
   }
-  ep.entity = entity;
+  ep.entity = std::move(entity);
   ep.status = EndpointStatus::Joining;
   ep.joined_ms = now_ms;
-  take_leg(ep, answer.leg);
-  ep.last_offer = offer;
+  take_leg(ep, std::move(answer.leg));
+  ep.last_offer = std::move(offer);
   ep.our_sdp_version = state_.sdp_version;
-  ep.focus_offered = offer.empty();
-  ep.msrp_leg_id = leg_id;
-  ep.awaiting_answer = offer.empty();
+  ep.focus_offered = delayed_offer;
+  ep.msrp_leg_id = std::move(leg_id);
+  ep.awaiting_answer = delayed_offer;
   // E38: the invitee dialed in while its dial-out is pending.
   supersede_dials(who.aor, ep, out);
   add_endpoint(std::move(ep));
@@ -489,7 +491,7 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
   accept.contact = focus_contact();
   accept.headers = std::string("Allow: ") + kAllow + "\r\n";
   accept.content_type = "application/sdp";
-  accept.body = answer.sdp;
+  accept.body = std::move(answer.sdp);
   out.commands.push_back(std::move(accept));
   return out;
 }
@@ -1226,7 +1228,7 @@ void GroupSession::dial_answered(Effects& out, const Invitation& inv, const tran
   ep.joined_ms = now_ms;
   ep.dialed_out = true;
   if (!inv.inviter.empty()) ep.rare.set().referred_by = inv.inviter;
-  take_leg(ep, answer.leg);
+  take_leg(ep, std::move(answer.leg));
   // Our side of the dialog's SDP is the offer exactly as sent (same o=
   // version), e.g. for a re-INVITE without body (RFC 3264 §8).
   ep.our_sdp_version = inv.offer_version;
@@ -1288,7 +1290,7 @@ bool GroupSession::take_ack_answer(Endpoint& ep, const transport::DialogEvent& a
   if (codec::media_type(ack.content_type) != "application/sdp") return false;
   auto a = codec::read_msrp_answer(ack.body, config_.msrp, ep.msrp_leg_id);
   if (!a.ok) return false;
-  take_leg(ep, a.leg);
+  take_leg(ep, std::move(a.leg));
   ep.last_offer = ack.body;
   return true;
 }
@@ -1315,9 +1317,9 @@ std::string GroupSession::our_sdp(const Endpoint& ep) const {
 }
 
 // What the MSRP switch needs from the participant's SDP, whichever side offered.
-void GroupSession::take_leg(Endpoint& ep, const codec::MsrpLeg& leg) {
+void GroupSession::take_leg(Endpoint& ep, codec::MsrpLeg&& leg) {
   ep.msrp_tls = leg.local_path.rfind("msrps:", 0) == 0;
-  ep.msrp_remote_path = leg.remote_path;
+  ep.msrp_remote_path = std::move(leg.remote_path);
   ep.msrp_accept_types = join_types(leg.accept_types);
   ep.msrp_accept_wrapped_types = join_types(leg.accept_wrapped_types);
   ep.msrp_max_size = leg.max_size.value_or(0);

@@ -282,7 +282,7 @@ class GroupSession {
   void supersede_dials(const std::string& aor, Endpoint& dial_in, Effects& out);
   void report_invitation(Effects& out, const Invitation& inv) const;
   bool take_ack_answer(Endpoint& ep, const transport::DialogEvent& ack) const;
-  static void take_leg(Endpoint& ep, const codec::MsrpLeg& leg);
+  static void take_leg(Endpoint& ep, codec::MsrpLeg&& leg);
   // The provisional endpoint a dial-in superseded leaves the roster.
   void withdraw_superseded(Effects& out, Endpoint& ep);
   void wake_for_dials(Effects& out) const;

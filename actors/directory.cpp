@@ -305,6 +305,17 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
     self->quit(msg.reason);
   });
   return {
+      // The most frequent messages first: CAF tries the handlers in order,
+      // and these unsafe message types are told apart by comparing RTTI.
+      [=](transport::DialogEvent& ev) {
+        auto& st = self->state;
+        if (long n = notifier_index(ev.owner); n >= 0 && static_cast<size_t>(n) < st.notifiers.size()) {
+          self->send(st.notifiers[n], std::move(ev));
+          return;
+        }
+        if (auto session = self->state.registry->find(ev.owner); session && !ev.owner.empty())
+          self->send(*session, std::move(ev));
+      },
       [=](InboundRequest& r) { route_request(self, r); },
       [=](GroupsLoaded& loaded) {
         // Later requests only: active sessions keep the group they started with.
@@ -350,15 +361,6 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
       [=](transport::MsrpLegFailed& failure) {
         if (auto session = self->state.registry->find(failure.owner); session && !failure.owner.empty())
           self->send(*session, std::move(failure));
-      },
-      [=](transport::DialogEvent& ev) {
-        auto& st = self->state;
-        if (long n = notifier_index(ev.owner); n >= 0 && static_cast<size_t>(n) < st.notifiers.size()) {
-          self->send(st.notifiers[n], std::move(ev));
-          return;
-        }
-        if (auto session = self->state.registry->find(ev.owner); session && !ev.owner.empty())
-          self->send(*session, std::move(ev));
       },
   };
 }

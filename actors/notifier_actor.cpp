@@ -80,12 +80,8 @@ caf::behavior notifier_behavior(Notifier* self, session::ConferenceConfig conf, 
   self->state.owner = notifier_owner(index);
   self->state.sink = sink;
   return {
-      [=](session::AuthorizedSubscribe& s) {
-        std::vector<transport::Command> out;
-        const std::string identity = s.description.identity;
-        notifier_for(self->state, identity).on_subscribe(s, steady_ms(), out);
-        finish(self, identity, out);
-      },
+      // The most frequent messages first (roster changes; the answers to
+      // NOTIFYs in a fan-out): CAF tries the handlers in order.
       [=](session::RosterUpdate& u) {
         // One lookup of the session per update, and no copy of its identity:
         // every join and departure comes this way.
@@ -101,27 +97,36 @@ caf::behavior notifier_behavior(Notifier* self, session::ConferenceConfig conf, 
         it->second->on_roster(std::move(u), steady_ms(), out);
         finish(self, it, out);
       },
-      [=](transport::InboundRequest& r) {
-        auto& st = self->state;
-        auto it = st.session_of.find(r.dialog);
-        if (it == st.session_of.end() || !st.sessions.count(it->second)) {
-          st.sink->post({session::respond(r, 481, "Subscription Does Not Exist")});
-          return;
-        }
-        const std::string identity = it->second;
-        std::vector<transport::Command> out;
-        st.sessions[identity]->on_request(r, steady_ms(), out);
-        finish(self, identity, out);
-      },
       [=](transport::DialogEvent& ev) {
         auto& st = self->state;
         if (ev.kind != transport::DialogEventKind::RequestDone) return;
         auto it = st.session_of.find(ev.dialog);
-        if (it == st.session_of.end() || !st.sessions.count(it->second)) return;
-        const std::string identity = it->second;
+        if (it == st.session_of.end()) return;
+        // The session's own key stays valid through finish() (the dialog's
+        // entry may not), so no copy of the identity per NOTIFY answer.
+        auto session = st.sessions.find(it->second);
+        if (session == st.sessions.end()) return;
         std::vector<transport::Command> out;
-        st.sessions[identity]->on_request_done(ev, steady_ms(), out);
+        session->second->on_request_done(ev, steady_ms(), out);
+        finish(self, session, out);
+      },
+      [=](session::AuthorizedSubscribe& s) {
+        std::vector<transport::Command> out;
+        const std::string identity = s.description.identity;
+        notifier_for(self->state, identity).on_subscribe(s, steady_ms(), out);
         finish(self, identity, out);
+      },
+      [=](transport::InboundRequest& r) {
+        auto& st = self->state;
+        auto it = st.session_of.find(r.dialog);
+        auto session = it == st.session_of.end() ? st.sessions.end() : st.sessions.find(it->second);
+        if (session == st.sessions.end()) {
+          st.sink->post({session::respond(r, 481, "Subscription Does Not Exist")});
+          return;
+        }
+        std::vector<transport::Command> out;
+        session->second->on_request(r, steady_ms(), out);
+        finish(self, session, out);
       },
       [=](TickAtom) {
         auto& st = self->state;

@@ -108,12 +108,13 @@ std::string GroupSession::new_leg_id() {
 }
 
 Endpoints::iterator GroupSession::find_endpoint(uint64_t dialog) {
-  return std::find_if(state_.endpoints.begin(), state_.endpoints.end(),
-                      [&](const Endpoint& e) { return e.dialog == dialog; });
+  const auto at = std::find(dialogs_.begin(), dialogs_.end(), dialog);
+  return state_.endpoints.begin() + (at - dialogs_.begin());
 }
 
 Endpoint& GroupSession::add_endpoint(Endpoint&& ep) {
   recount(ep.aor, EndpointStatus::Disconnecting, ep.status);
+  dialogs_.push_back(ep.dialog);
   state_.endpoints.push_back(std::move(ep));
   return state_.endpoints.back();
 }
@@ -126,6 +127,7 @@ void GroupSession::set_status(Endpoint& ep, EndpointStatus status) {
 
 void GroupSession::erase_endpoint(Endpoints::iterator ep) {
   recount(ep->aor, ep->status, EndpointStatus::Disconnecting);
+  dialogs_.erase(dialogs_.begin() + (ep - state_.endpoints.begin()));
   state_.endpoints.erase(ep);
 }
 
@@ -171,6 +173,9 @@ int GroupSession::invitation_only_users() const {
 int GroupSession::participating_users() const { return users_connected_; }
 
 bool GroupSession::user_counts_match_roster() const {
+  if (dialogs_.size() != state_.endpoints.size()) return false;
+  for (size_t i = 0; i < dialogs_.size(); ++i)
+    if (dialogs_[i] != state_.endpoints[i].dialog) return false;
   std::unordered_map<std::string, UserTally> recount;
   for (const auto& e : state_.endpoints) {
     if (e.status == EndpointStatus::Connected) ++recount[e.aor].connected;

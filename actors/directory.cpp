@@ -254,10 +254,10 @@ void route_request(Directory* self, InboundRequest& r) {
   const auto& served = st.config.served_hosts;
   if (std::find(served.begin(), served.end(), host) == served.end()) return reply(st, respond(r, 404, "Not Found"));
   // Our own address stands for the served domain, so a peer that dials us
-  // directly by IP reaches the same identities.
-  codec::Uri key_uri = *uri;
-  key_uri.host = st.config.session.domain;
-  const std::string key = codec::canonical_aor(key_uri);
+  // directly by IP reaches the same identities. (The parsed URI is ours:
+  // changed in place rather than copied whole.)
+  uri->host = st.config.session.domain;
+  const std::string key = codec::canonical_aor(*uri);
   const auto& factories = st.config.factory_aors;
   if (std::find(factories.begin(), factories.end(), key) != factories.end()) return at_factory(self, r);
   if (auto group = st.groups.find(key); group != st.groups.end()) return at_group(self, r, group->second);
@@ -305,6 +305,17 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
     self->quit(msg.reason);
   });
   return {
+      // The most frequent messages first: CAF tries the handlers in order,
+      // and these unsafe message types are told apart by comparing RTTI.
+      [=](transport::DialogEvent& ev) {
+        auto& st = self->state;
+        if (long n = notifier_index(ev.owner); n >= 0 && static_cast<size_t>(n) < st.notifiers.size()) {
+          self->send(st.notifiers[n], std::move(ev));
+          return;
+        }
+        if (auto session = self->state.registry->find(ev.owner); session && !ev.owner.empty())
+          self->send(*session, std::move(ev));
+      },
       [=](InboundRequest& r) { route_request(self, r); },
       [=](GroupsLoaded& loaded) {
         // Later requests only: active sessions keep the group they started with.
@@ -350,15 +361,6 @@ caf::behavior directory_behavior(Directory* self, DirectoryConfig config, transp
       [=](transport::MsrpLegFailed& failure) {
         if (auto session = self->state.registry->find(failure.owner); session && !failure.owner.empty())
           self->send(*session, std::move(failure));
-      },
-      [=](transport::DialogEvent& ev) {
-        auto& st = self->state;
-        if (long n = notifier_index(ev.owner); n >= 0 && static_cast<size_t>(n) < st.notifiers.size()) {
-          self->send(st.notifiers[n], std::move(ev));
-          return;
-        }
-        if (auto session = self->state.registry->find(ev.owner); session && !ev.owner.empty())
-          self->send(*session, std::move(ev));
       },
   };
 }

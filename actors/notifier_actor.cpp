@@ -46,15 +46,15 @@ void arm(Notifier* self, int64_t when) {
 
 // Posts one batch, keeps the dialog index in step, drops a finished
 // session's notifier and arms the timer for what it still has to do.
-void finish(Notifier* self, const std::string& identity, std::vector<transport::Command>& out) {
+using Sessions = std::unordered_map<std::string, std::unique_ptr<ConferenceNotifier>>;
+
+void finish(Notifier* self, Sessions::iterator it, std::vector<transport::Command>& out) {
   auto& st = self->state;
   for (const auto& c : out) {
     if (const auto* f = std::get_if<transport::ForgetDialog>(&c)) st.session_of.erase(f->dialog);
-    if (const auto* a = std::get_if<transport::AcceptSubscription>(&c)) st.session_of[a->dialog] = identity;
+    if (const auto* a = std::get_if<transport::AcceptSubscription>(&c)) st.session_of[a->dialog] = it->first;
   }
   if (!out.empty()) st.sink->post(std::move(out));
-  auto it = st.sessions.find(identity);
-  if (it == st.sessions.end()) return;
   if (it->second->finished()) {
     st.sessions.erase(it);
     return;
@@ -64,48 +64,69 @@ void finish(Notifier* self, const std::string& identity, std::vector<transport::
   arm(self, it->second->take_new_wakeup());
 }
 
+void finish(Notifier* self, const std::string& identity, std::vector<transport::Command>& out) {
+  auto& st = self->state;
+  auto it = st.sessions.find(identity);
+  if (it == st.sessions.end()) {
+    if (!out.empty()) st.sink->post(std::move(out));
+    return;
+  }
+  finish(self, it, out);
+}
+
 caf::behavior notifier_behavior(Notifier* self, session::ConferenceConfig conf, size_t index,
                                 transport::CommandSink* sink) {
   self->state.conf = std::move(conf);
   self->state.owner = notifier_owner(index);
   self->state.sink = sink;
   return {
+      // The most frequent messages first (roster changes; the answers to
+      // NOTIFYs in a fan-out): CAF tries the handlers in order.
+      [=](session::RosterUpdate& u) {
+        // One lookup of the session per update, and no copy of its identity:
+        // every join and departure comes this way.
+        auto& st = self->state;
+        auto it = st.sessions.find(u.description.identity);
+        if (it == st.sessions.end()) {
+          // A released session nobody subscribed to leaves nothing behind.
+          if (u.released) return;
+          it = st.sessions.emplace(u.description.identity, nullptr).first;
+        }
+        if (!it->second) it->second = std::make_unique<ConferenceNotifier>(st.conf, st.owner);
+        std::vector<transport::Command> out;
+        it->second->on_roster(std::move(u), steady_ms(), out);
+        finish(self, it, out);
+      },
+      [=](transport::DialogEvent& ev) {
+        auto& st = self->state;
+        if (ev.kind != transport::DialogEventKind::RequestDone) return;
+        auto it = st.session_of.find(ev.dialog);
+        if (it == st.session_of.end()) return;
+        // The session's own key stays valid through finish() (the dialog's
+        // entry may not), so no copy of the identity per NOTIFY answer.
+        auto session = st.sessions.find(it->second);
+        if (session == st.sessions.end()) return;
+        std::vector<transport::Command> out;
+        session->second->on_request_done(ev, steady_ms(), out);
+        finish(self, session, out);
+      },
       [=](session::AuthorizedSubscribe& s) {
         std::vector<transport::Command> out;
         const std::string identity = s.description.identity;
         notifier_for(self->state, identity).on_subscribe(s, steady_ms(), out);
         finish(self, identity, out);
       },
-      [=](session::RosterUpdate& u) {
-        std::vector<transport::Command> out;
-        const std::string identity = u.description.identity;
-        auto& st = self->state;
-        // A released session nobody subscribed to leaves nothing behind.
-        if (u.released && !st.sessions.count(identity)) return;
-        notifier_for(st, identity).on_roster(u, steady_ms(), out);
-        finish(self, identity, out);
-      },
       [=](transport::InboundRequest& r) {
         auto& st = self->state;
         auto it = st.session_of.find(r.dialog);
-        if (it == st.session_of.end() || !st.sessions.count(it->second)) {
+        auto session = it == st.session_of.end() ? st.sessions.end() : st.sessions.find(it->second);
+        if (session == st.sessions.end()) {
           st.sink->post({session::respond(r, 481, "Subscription Does Not Exist")});
           return;
         }
-        const std::string identity = it->second;
         std::vector<transport::Command> out;
-        st.sessions[identity]->on_request(r, steady_ms(), out);
-        finish(self, identity, out);
-      },
-      [=](transport::DialogEvent& ev) {
-        auto& st = self->state;
-        if (ev.kind != transport::DialogEventKind::RequestDone) return;
-        auto it = st.session_of.find(ev.dialog);
-        if (it == st.session_of.end() || !st.sessions.count(it->second)) return;
-        const std::string identity = it->second;
-        std::vector<transport::Command> out;
-        st.sessions[identity]->on_request_done(ev, steady_ms(), out);
-        finish(self, identity, out);
+        session->second->on_request(r, steady_ms(), out);
+        finish(self, session, out);
       },
       [=](TickAtom) {
         auto& st = self->state;

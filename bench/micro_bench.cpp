@@ -4,6 +4,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "actors/notify/conference_notifier.hpp"
 #include "actors/session/group_session.hpp"
 #include "actors/session_registry.hpp"
 #include "policy/trust.hpp"
@@ -85,6 +86,96 @@ void BM_SessionJoinLeaveCycle(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_SessionJoinLeaveCycle)->Arg(3)->Arg(100)->Arg(1000);
+
+transport::InboundRequest rejoin_request(uint64_t dialog, int64_t user) {
+  auto r = join_request(dialog);
+  r.contacts = {"<sip:u" + std::to_string(user) + "@127.0.0.1:5060>"};
+  r.headers = {{"p-asserted-identity", "<sip:u" + std::to_string(user) + "@example.com>"}};
+  return r;
+}
+
+// imbench --mode=leave-bye in one session of `range(0)` users: the next
+// participant in turn sends BYE, then rejoins (INVITE, ACK) with its own
+// AoR and Contact. The request is built outside the timed part, so this is
+// the state machine's work for one operation (what the session actor runs).
+void BM_SessionLeaveRejoin(benchmark::State& state) {
+  session::SessionConfig cfg;
+  cfg.domain = "im.example.com";
+  cfg.join_policy = policy::AdhocJoinPolicy::Anyone;
+  cfg.max_participants = 100000;
+  session::GroupSession s(cfg, "sip:gs-1@im.example.com", policy::SessionKind::AdHoc, "gs-1", 1);
+  const int64_t users = state.range(0);
+  std::vector<uint64_t> dialog(static_cast<size_t>(users) + 1);
+  auto who = [](int64_t i) { return policy::AssertedIdentity{"sip:u" + std::to_string(i) + "@example.com", {}}; };
+  s.create(rejoin_request(1, 1), who(1), 0);
+  dialog[1] = 1;
+  s.on_dialog_event({1, "gs-1", transport::DialogEventKind::Confirmed, 0}, 0);
+  for (int64_t i = 2; i <= users; ++i) {
+    dialog[i] = static_cast<uint64_t>(i);
+    s.on_request(rejoin_request(dialog[i], i), who(i), 0);
+    s.on_dialog_event({dialog[i], "gs-1", transport::DialogEventKind::Confirmed, 0}, 0);
+  }
+  uint64_t next = 1000000;
+  int64_t turn = 1;
+  for (auto _ : state) {
+    state.PauseTiming();
+    turn = turn % users + 1;
+    const uint64_t fresh = ++next;
+    const auto r = rejoin_request(fresh, turn);
+    const auto id = who(turn);
+    state.ResumeTiming();
+    auto gone = s.on_dialog_event({dialog[turn], "gs-1", transport::DialogEventKind::PeerBye, 0}, 0);
+    auto fx = s.on_request(r, id, 0);
+    auto in = s.on_dialog_event({fresh, "gs-1", transport::DialogEventKind::Confirmed, 0}, 0);
+    dialog[turn] = fresh;
+    benchmark::DoNotOptimize(gone);
+    benchmark::DoNotOptimize(fx);
+    benchmark::DoNotOptimize(in);
+  }
+}
+BENCHMARK(BM_SessionLeaveRejoin)->Arg(50)->Arg(1000);
+
+// The notifier's side of the same operation, with no subscriber: the
+// departure's report (kept, then purged) and the rejoin's report, among
+// `range(0)` users.
+void BM_NotifierLeaveRejoin(benchmark::State& state) {
+  notify::ConferenceNotifier n(session::ConferenceConfig{}, "notify:0");
+  auto report = [](int64_t i, bool connected) {
+    session::EndpointReport r;
+    r.aor = "sip:u" + std::to_string(i) + "@example.com";
+    r.entity = "sip:u" + std::to_string(i) + "@127.0.0.1:5060";
+    r.connected = connected;
+    r.joining_method = "dialed-in";
+    r.joining_when = "2026-11-26T11:15:00Z";
+    if (!connected) {
+      r.disconnection_method = "departed";
+      r.disconnection_when = "2026-11-26T11:15:01Z";
+    }
+    return r;
+  };
+  auto update = [](session::EndpointReport r) {
+    session::RosterUpdate u;
+    u.description.identity = "sip:gs-1@im.example.com";
+    u.description.maximum_user_count = 100;
+    u.changed.push_back(std::move(r));
+    return u;
+  };
+  std::vector<transport::Command> out;
+  const int64_t users = state.range(0);
+  for (int64_t i = 1; i <= users; ++i) n.on_roster(update(report(i, true)), 0, out);
+  int64_t turn = 1;
+  for (auto _ : state) {
+    state.PauseTiming();
+    turn = turn % users + 1;
+    auto leave = update(report(turn, false));
+    leave.terminate_subscribers.push_back(leave.changed.front().aor);
+    auto rejoin = update(report(turn, true));
+    state.ResumeTiming();
+    n.on_roster(std::move(leave), 0, out);
+    n.on_roster(std::move(rejoin), 0, out);
+  }
+}
+BENCHMARK(BM_NotifierLeaveRejoin)->Arg(50)->Arg(1000);
 
 // Refer-To of a REFER BYE (PROTOCOL.md §3.1-§3.2), as the directory and the
 // session read it; compare with BM_ParseUri of the same URI.

@@ -41,14 +41,14 @@ ConferenceNotifier::ConferenceNotifier(session::ConferenceConfig conf, std::stri
 
 size_t ConferenceNotifier::roster_records() const {
   size_t n = 0;
-  for (const auto& [aor, eps] : users_) n += eps.size();
+  for (const auto& [aor, user] : users_) n += user.endpoints.size();
   return n;
 }
 
 const EndpointReport* ConferenceNotifier::find(const EndpointKey& key) const {
   auto it = users_.find(key.first);
   if (it == users_.end()) return nullptr;
-  for (const auto& e : it->second)
+  for (const auto& e : it->second.endpoints)
     if (e.entity == key.second) return &e;
   return nullptr;
 }
@@ -89,13 +89,10 @@ void ConferenceNotifier::withdraw(const EndpointKey& key) {
   // The record goes at once: there is no report to keep it for.
   auto uit = users_.find(aor);
   if (uit != users_.end()) {
-    auto& eps = uit->second;
+    auto& eps = uit->second.endpoints;
     eps.erase(std::remove_if(eps.begin(), eps.end(), [&](const EndpointReport& x) { return x.entity == entity; }),
               eps.end());
-    if (eps.empty()) {
-      user_order_.erase(std::remove(user_order_.begin(), user_order_.end(), aor), user_order_.end());
-      users_.erase(uit);
-    }
+    if (eps.empty()) erase_user(uit);
   }
   for (auto& [dialog, s] : subs_) {
     if (s.final_sent) continue;
@@ -113,8 +110,8 @@ codec::ConfStateBlock ConferenceNotifier::conference_state() const {
   // Users that participate now: an invitee still being dialled is shown but
   // does not count (SESSIONS.md §2.6, example J1).
   uint32_t count = 0;
-  for (const auto& [aor, eps] : users_)
-    if (std::any_of(eps.begin(), eps.end(),
+  for (const auto& [aor, user] : users_)
+    if (std::any_of(user.endpoints.begin(), user.endpoints.end(),
                     [](const EndpointReport& e) { return e.connected && e.pending_status.empty(); }))
       ++count;
   st.user_count = count;
@@ -237,28 +234,42 @@ void ConferenceNotifier::on_request(const InboundRequest& r, int64_t now_ms, std
 
 // ------------------------------------------------------------ roster
 
-void ConferenceNotifier::on_roster(const session::RosterUpdate& u, int64_t now_ms, std::vector<Command>& out) {
+void ConferenceNotifier::add_user_order(std::unordered_map<std::string, UserRecords>::iterator user) {
+  user->second.order = next_user_order_++;
+  user_order_.emplace_hint(user_order_.end(), user->second.order, &user->first);
+}
+
+void ConferenceNotifier::erase_user(std::unordered_map<std::string, UserRecords>::iterator user) {
+  user_order_.erase(user->second.order);
+  users_.erase(user);
+}
+
+void ConferenceNotifier::on_roster(session::RosterUpdate u, int64_t now_ms, std::vector<Command>& out) {
   // A bare "session gone" notice (identity only) keeps what we knew.
   if (u.description.maximum_user_count != 0) {
     // conference-state is sent whole in every document (PROTOCOL.md §4), so
     // a change of it alone is worth a partial document to everyone.
     if (u.description.locked != description_.locked)
       for (auto& [dialog, s] : subs_) s.state_changed = true;
-    description_ = u.description;
+    description_ = std::move(u.description);
   } else if (description_.identity.empty()) {
     description_.identity = u.description.identity;
   }
-  for (const auto& e : u.changed) {
-    if (e.withdrawn) {
-      withdraw({e.aor, e.entity});
+  for (auto& change : u.changed) {
+    if (change.withdrawn) {
+      withdraw({change.aor, change.entity});
       continue;
     }
-    auto& eps = users_[e.aor];
-    if (eps.empty() && std::find(user_order_.begin(), user_order_.end(), e.aor) == user_order_.end())
-      user_order_.push_back(e.aor);
-    auto rec = std::find_if(eps.begin(), eps.end(), [&](const EndpointReport& x) { return x.entity == e.entity; });
-    if (rec == eps.end()) eps.push_back(e);
-    else *rec = e;
+    auto [uit, added] = users_.try_emplace(change.aor);
+    // A user in users_ always has a record (the last one going takes the
+    // user with it), so a new entry is exactly a user not in user_order_.
+    if (added) add_user_order(uit);
+    auto& eps = uit->second.endpoints;
+    auto rec =
+        std::find_if(eps.begin(), eps.end(), [&](const EndpointReport& x) { return x.entity == change.entity; });
+    if (rec == eps.end()) rec = eps.insert(eps.end(), std::move(change));
+    else *rec = std::move(change);
+    const EndpointReport& e = *rec;
     if (!e.connected) garbage_candidates_.insert(e.aor);
     const EndpointKey key{e.aor, e.entity};
     for (auto& [dialog, s] : subs_) {
@@ -267,7 +278,9 @@ void ConferenceNotifier::on_roster(const session::RosterUpdate& u, int64_t now_m
       if (e.connected) reappear(s, key);
     }
   }
-  const std::set<std::string> leavers(u.terminate_subscribers.begin(), u.terminate_subscribers.end());
+  // The leavers of one step: one user as a rule, so a search of the list
+  // beats building a set of it.
+  const auto& leavers = u.terminate_subscribers;
   for (auto& [dialog, s] : subs_) {
     if (s.terminating || s.final_sent) continue;
     if (u.released) {
@@ -277,7 +290,7 @@ void ConferenceNotifier::on_roster(const session::RosterUpdate& u, int64_t now_m
       s.final_reason = "noresource";
       s.final_body = conf_.release_final_body == session::FinalBody::Deleted ? FinalBody::Deleted
                                                                             : FinalBody::Document;
-    } else if (leavers.count(s.subscriber)) {
+    } else if (std::find(leavers.begin(), leavers.end(), s.subscriber) != leavers.end()) {
       s.terminating = true;
       s.final_reason = u.terminate_reason;
       s.final_body = FinalBody::Document;
@@ -429,12 +442,13 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
     s.pending_user_deletions.clear();
     s.pending_endpoint_deletions.clear();
     s.withdrawn.clear();  // a full document simply leaves them out
-    for (const auto& aor : user_order_) {
+    for (const auto& [order, key] : user_order_) {
+      const std::string& aor = *key;
       auto it = users_.find(aor);
       if (it == users_.end()) continue;
       ConfUser user;
       user.entity = aor;
-      for (const auto& e : it->second) {
+      for (const auto& e : it->second.endpoints) {
         // A departure this subscriber has not heard of yet is reported here
         // once (example 4); later full documents leave the user out.
         if (!e.connected && !s.dirty.contains(names_, aor, e.entity)) continue;
@@ -461,13 +475,20 @@ bool ConferenceNotifier::render(Subscription& s, bool full, bool force, Conferen
     s.withdrawn.clear();
     // Roster order, then users that left the roster without a report
     // (their last endpoint was withdrawn): the subscriber still shows them.
-    std::vector<std::string> order = user_order_;
+    // The latter are copied: their entries in pending_endpoint_deletions go
+    // inside the loop. Roster users are pointed to (render changes no user).
+    std::vector<std::string> gone_users;
     for (const auto& [aor, entities] : s.pending_endpoint_deletions)
-      if (!users_.count(aor)) order.push_back(aor);
+      if (!users_.count(aor)) gone_users.push_back(aor);
+    std::vector<const std::string*> order;
+    order.reserve(user_order_.size() + gone_users.size());
+    for (const auto& [n, key] : user_order_) order.push_back(key);
+    for (const auto& aor : gone_users) order.push_back(&aor);
     static const std::vector<EndpointReport> kNoRecords;
-    for (const auto& aor : order) {
+    for (const std::string* key : order) {
+      const std::string& aor = *key;
       auto it = users_.find(aor);
-      const auto& records = it == users_.end() ? kNoRecords : it->second;
+      const auto& records = it == users_.end() ? kNoRecords : it->second.endpoints;
       auto pe = s.pending_endpoint_deletions.find(aor);
       const bool has_dirty = std::any_of(records.begin(), records.end(),
                                          [&](const EndpointReport& e) { return s.dirty.contains(names_, aor, e.entity); });
@@ -565,7 +586,7 @@ void ConferenceNotifier::collect_garbage() {
       cit = garbage_candidates_.erase(cit);
       continue;
     }
-    auto& eps = uit->second;
+    auto& eps = uit->second.endpoints;
     bool departed_left = false;
     eps.erase(std::remove_if(eps.begin(), eps.end(),
                              [&](const EndpointReport& e) {
@@ -578,10 +599,7 @@ void ConferenceNotifier::collect_garbage() {
                                return true;
                              }),
               eps.end());
-    if (eps.empty()) {
-      user_order_.erase(std::remove(user_order_.begin(), user_order_.end(), aor), user_order_.end());
-      users_.erase(uit);
-    }
+    if (eps.empty()) erase_user(uit);
     cit = departed_left ? std::next(cit) : garbage_candidates_.erase(cit);
   }
 }

@@ -16,6 +16,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -40,7 +41,9 @@ class ConferenceNotifier {
   void on_subscribe(const session::AuthorizedSubscribe& s, int64_t now_ms, std::vector<transport::Command>& out);
   // A request inside one of this notifier's subscription dialogs.
   void on_request(const transport::InboundRequest& r, int64_t now_ms, std::vector<transport::Command>& out);
-  void on_roster(const session::RosterUpdate& u, int64_t now_ms, std::vector<transport::Command>& out);
+  // By value: the records are moved into the roster (the actor hands over
+  // the message's own update).
+  void on_roster(session::RosterUpdate u, int64_t now_ms, std::vector<transport::Command>& out);
   // RequestDone for a NOTIFY this notifier sent.
   void on_request_done(const transport::DialogEvent& ev, int64_t now_ms, std::vector<transport::Command>& out);
   // Expiries and rate-limited sends that are due.
@@ -129,8 +132,19 @@ class ConferenceNotifier {
   // The roster as reported: users in join order, endpoints per user. Records
   // of departed endpoints stay until every subscriber that must hear about
   // the departure has been sent it (report, then purge: §4.3).
-  std::vector<std::string> user_order_;
-  std::map<std::string, std::vector<session::EndpointReport>> users_;
+  // Join order is a map from a counter to the user's key in users_ (node
+  // keys do not move), so a user comes and goes in O(log n) integer steps;
+  // a vector of addresses cost a string compare per user for each of them,
+  // a leave storm's largest notifier cost once garbage collection was fixed.
+  struct UserRecords {
+    uint64_t order = 0;  // key in user_order_
+    std::vector<session::EndpointReport> endpoints;
+  };
+  std::map<uint64_t, const std::string*> user_order_;
+  std::unordered_map<std::string, UserRecords> users_;
+  uint64_t next_user_order_ = 0;
+  void add_user_order(std::unordered_map<std::string, UserRecords>::iterator user);
+  void erase_user(std::unordered_map<std::string, UserRecords>::iterator user);
   // Users with a departed record that collect_garbage() has not dropped yet:
   // the only ones it needs to look at (it runs after every roster change,
   // and a scan of the whole roster each time was a leave storm's largest

@@ -108,15 +108,88 @@ std::string GroupSession::new_leg_id() {
 }
 
 Endpoints::iterator GroupSession::find_endpoint(uint64_t dialog) {
-  return std::find_if(state_.endpoints.begin(), state_.endpoints.end(),
-                      [&](const Endpoint& e) { return e.dialog == dialog; });
+  const auto at = std::find(dialogs_.begin(), dialogs_.end(), dialog);
+  return state_.endpoints.begin() + (at - dialogs_.begin());
 }
 
-int GroupSession::participating_users() const {
-  std::unordered_set<std::string> users;
-  for (const auto& e : state_.endpoints)
-    if (e.status == EndpointStatus::Connected) users.insert(e.aor);
+Endpoint& GroupSession::add_endpoint(Endpoint&& ep) {
+  recount(ep.aor, EndpointStatus::Disconnecting, ep.status);
+  dialogs_.push_back(ep.dialog);
+  state_.endpoints.push_back(std::move(ep));
+  return state_.endpoints.back();
+}
+
+void GroupSession::set_status(Endpoint& ep, EndpointStatus status) {
+  if (ep.status == status) return;
+  recount(ep.aor, ep.status, status);
+  ep.status = status;
+}
+
+void GroupSession::erase_endpoint(Endpoints::iterator ep) {
+  recount(ep->aor, ep->status, EndpointStatus::Disconnecting);
+  dialogs_.erase(dialogs_.begin() + (ep - state_.endpoints.begin()));
+  state_.endpoints.erase(ep);
+}
+
+// One endpoint of `aor` goes from `from` to `to`; Disconnecting stands for
+// "not counted" (also for an endpoint that is added or erased).
+void GroupSession::recount(const std::string& aor, EndpointStatus from, EndpointStatus to) {
+  if (from == to) return;
+  auto it = users_.find(aor);
+  if (it == users_.end()) {
+    if (to == EndpointStatus::Disconnecting) return;  // cannot happen: every counted endpoint was added first
+    it = users_.emplace(aor, UserTally{}).first;
+  }
+  UserTally& t = it->second;
+  const bool was_connected = t.connected > 0, was_joining_only = !was_connected && t.joining > 0,
+             was_active = t.connected + t.joining > 0;
+  if (from == EndpointStatus::Connected) --t.connected;
+  if (from == EndpointStatus::Joining) --t.joining;
+  if (to == EndpointStatus::Connected) ++t.connected;
+  if (to == EndpointStatus::Joining) ++t.joining;
+  const bool is_connected = t.connected > 0, is_joining_only = !is_connected && t.joining > 0,
+             is_active = t.connected + t.joining > 0;
+  users_connected_ += static_cast<int>(is_connected) - static_cast<int>(was_connected);
+  users_joining_only_ += static_cast<int>(is_joining_only) - static_cast<int>(was_joining_only);
+  users_active_ += static_cast<int>(is_active) - static_cast<int>(was_active);
+  if (!is_active) users_.erase(it);
+}
+
+const GroupSession::UserTally* GroupSession::tally(const std::string& aor) const {
+  auto it = users_.find(aor);
+  return it == users_.end() ? nullptr : &it->second;
+}
+
+bool GroupSession::user_active(const std::string& aor) const { return tally(aor) != nullptr; }
+
+int GroupSession::invitation_only_users() const {
+  if (state_.invitations.empty()) return 0;
+  std::unordered_set<std::string_view> users;
+  for (const auto& inv : state_.invitations)
+    if (!inv.superseded && !user_active(inv.aor)) users.insert(inv.aor);
   return static_cast<int>(users.size());
+}
+
+int GroupSession::participating_users() const { return users_connected_; }
+
+bool GroupSession::user_counts_match_roster() const {
+  if (dialogs_.size() != state_.endpoints.size()) return false;
+  for (size_t i = 0; i < dialogs_.size(); ++i)
+    if (dialogs_[i] != state_.endpoints[i].dialog) return false;
+  std::unordered_map<std::string, UserTally> recount;
+  for (const auto& e : state_.endpoints) {
+    if (e.status == EndpointStatus::Connected) ++recount[e.aor].connected;
+    if (e.status == EndpointStatus::Joining) ++recount[e.aor].joining;
+  }
+  int connected = 0, joining_only = 0;
+  for (const auto& [aor, t] : recount) {
+    auto it = users_.find(aor);
+    if (it == users_.end() || it->second.connected != t.connected || it->second.joining != t.joining) return false;
+    if (t.connected > 0) ++connected;
+    else ++joining_only;
+  }
+  return recount.size() == users_.size() && connected == users_connected_ && joining_only == users_joining_only_ &&
+         static_cast<int>(recount.size()) == users_active_;
 }
 
 void GroupSession::set_group(const std::string& group_uri, std::vector<std::string> members, bool allow_non_members,
@@ -249,9 +322,7 @@ Effects GroupSession::subscribe(const InboundRequest& r, const std::optional<pol
     return out;
   }
   SubscriberFacts facts;  // S-e (§6.2)
-  facts.connected_participant = std::any_of(state_.endpoints.begin(), state_.endpoints.end(), [&](const Endpoint& e) {
-    return e.aor == originator->aor && e.status == EndpointStatus::Connected;
-  });
+  facts.connected_participant = user_participates(originator->aor);
   facts.pending_invitee = has_pending_invitation(originator->aor);  // TC-S10
   facts.watcher = is_watcher(config_.conf, originator->aor);
   facts.group_member = std::find(state_.group_members.begin(), state_.group_members.end(), originator->aor) !=
@@ -313,30 +384,28 @@ void GroupSession::report(Effects& out, const Endpoint& ep, bool connected, int6
 Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdentity& who, bool creating,
                            int64_t now_ms) {
   Effects out;
-  const std::string entity = contact_entity(r);
+  std::string entity = contact_entity(r);
   if (!creating) {
     // J-d, J-e, J-f (SESSIONS.md §4.1).
     policy::JoinRequestFacts facts;
     facts.kind = state_.kind;
     facts.adhoc_policy = config_.join_policy;
     facts.user_aor = who.aor;
-    facts.allowed_list = state_.allowed;
-    facts.group_members = state_.group_members;
+    // decide_join reads each list only under the policy it belongs to; the
+    // others stay empty rather than be copied for every join.
+    if (state_.kind == policy::SessionKind::Predefined) {
+      facts.group_members = state_.group_members;
+    } else if (config_.join_policy == policy::AdhocJoinPolicy::Invited) {
+      facts.allowed_list = state_.allowed;
+    } else if (config_.join_policy == policy::AdhocJoinPolicy::Domain) {
+      facts.local_domains = config_.local_domains;
+    }
     facts.group_allows_non_members = state_.group_allows_non_members;
     facts.locked = state_.locked;
-    facts.local_domains = config_.local_domains;
-    facts.already_in_roster = std::any_of(state_.endpoints.begin(), state_.endpoints.end(), [&](const Endpoint& e) {
-      return e.aor == who.aor && e.status != EndpointStatus::Disconnecting;
-    });
-    std::unordered_set<std::string_view> users;  // views, as in after_departure
-    users.reserve(state_.endpoints.size() + state_.invitations.size());
-    for (const auto& e : state_.endpoints)
-      if (e.status != EndpointStatus::Disconnecting) users.insert(e.aor);
-    // J-f: pending invitees hold their place (CONNECTED + pending users).
-    for (const auto& inv : state_.invitations)
-      if (!inv.superseded) users.insert(inv.aor);
-    facts.already_in_roster = facts.already_in_roster || has_pending_invitation(who.aor);
-    facts.current_users = static_cast<int>(users.size());
+    facts.already_in_roster = user_active(who.aor) || has_pending_invitation(who.aor);
+    // J-f: users with an endpoint that is not leaving, and pending invitees,
+    // who hold their place (CONNECTED + pending users).
+    facts.current_users = users_active_ + invitation_only_users();
     facts.max_participants = config_.max_participants;
     const auto decision = policy::decide_join(facts);
     if (decision != policy::JoinDecision::Allow) {
@@ -353,10 +422,12 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
     out.commands.push_back(*err);
     return out;
   }
-  const std::string& offer = std::get<InviteBody>(body).sdp;
-  const std::string leg_id = new_leg_id();
+  // Ours to keep: it becomes the endpoint's last_offer below.
+  std::string offer = std::move(std::get<InviteBody>(body).sdp);
+  const bool delayed_offer = offer.empty();
+  std::string leg_id = new_leg_id();
   codec::MsrpAnswer answer;
-  if (offer.empty()) {
+  if (delayed_offer) {
     // §7.4 delayed offer: we offer (actpass) in the 2xx; the ACK answers.
     answer.ok = true;
     answer.sdp = codec::make_msrp_offer(config_.msrp, leg_id, state_.sdp_session_id, ++state_.sdp_version);
@@ -371,10 +442,11 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
 
   // SESSIONS.md §4.3: the same Contact in a new dialog is a restarted
   // client; the new dialog replaces the old one without a departure.
-  if (config_.replace_same_contact && !entity.empty()) {
+  // Only a user with a connected endpoint can have one to replace.
+  if (config_.replace_same_contact && !entity.empty() && user_participates(who.aor)) {
     for (auto& e : state_.endpoints) {
       if (e.aor == who.aor && e.entity == entity && e.status == EndpointStatus::Connected) {
-        e.status = EndpointStatus::Disconnecting;
+        set_status(e, EndpointStatus::Disconnecting);
         e.rare.set().disconnection_method = "replaced";
         out.commands.push_back(Hangup{e.dialog, ""});
         msrp_release(out, e);
@@ -399,18 +471,18 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
       ep.rare.set().shown_as = "sip:anonymous" + std::to_string(state_.next_anonymous++) + "@anonymous.invalid";
     ep.aliases.push_back(ep.rare.get().shown_as);
   }
-  ep.entity = entity;
+  ep.entity = std::move(entity);
   ep.status = EndpointStatus::Joining;
   ep.joined_ms = now_ms;
-  take_leg(ep, answer.leg);
-  ep.last_offer = offer;
+  take_leg(ep, std::move(answer.leg));
+  ep.last_offer = std::move(offer);
   ep.our_sdp_version = state_.sdp_version;
-  ep.focus_offered = offer.empty();
-  ep.msrp_leg_id = leg_id;
-  ep.awaiting_answer = offer.empty();
+  ep.focus_offered = delayed_offer;
+  ep.msrp_leg_id = std::move(leg_id);
+  ep.awaiting_answer = delayed_offer;
   // E38: the invitee dialed in while its dial-out is pending.
   supersede_dials(who.aor, ep, out);
-  state_.endpoints.push_back(std::move(ep));
+  add_endpoint(std::move(ep));
   // SESSIONS.md §8.2: the leg can be bound once our 2xx is out, and the
   // participant connects right after its ACK; copies wait until it binds.
   // With a delayed offer the participant's path is known only from the ACK.
@@ -424,7 +496,7 @@ Effects GroupSession::join(const InboundRequest& r, const policy::AssertedIdenti
   accept.contact = focus_contact();
   accept.headers = std::string("Allow: ") + kAllow + "\r\n";
   accept.content_type = "application/sdp";
-  accept.body = answer.sdp;
+  accept.body = std::move(answer.sdp);
   out.commands.push_back(std::move(accept));
   return out;
 }
@@ -496,7 +568,7 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
       if (ep->status == EndpointStatus::Joining && ep->awaiting_answer && !take_ack_answer(*ep, ev)) {
         // §7.4: an ACK without a usable answer: BYE, never shown connected.
         const std::string aor = ep->aor;
-        ep->status = EndpointStatus::Disconnecting;
+        set_status(*ep, EndpointStatus::Disconnecting);
         ep->rare.set().disconnection_method = "booted";
         withdraw_superseded(out, *ep);
         out.commands.push_back(Hangup{ep->dialog, "SIP;cause=488;text=\"Not Acceptable Here\""});
@@ -508,7 +580,7 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
           ep->awaiting_answer = false;
           msrp_add(out, *ep);
         }
-        ep->status = EndpointStatus::Connected;
+        set_status(*ep, EndpointStatus::Connected);
         ep->joined_ms = now_ms;  // <joining-info><when>: the join completed now
         withdraw_superseded(out, *ep);
         report(out, *ep, true, now_ms);
@@ -521,7 +593,7 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
       if (ep->status == EndpointStatus::Joining) {
         withdraw_superseded(out, *ep);
         msrp_release(out, *ep);
-        state_.endpoints.erase(ep);
+        erase_endpoint(ep);
         if (state_.endpoints.empty() && state_.phase == Phase::Active)
           release(out, policy::ReleaseReason::Empty, now_ms);
         finish_if_done();
@@ -540,7 +612,7 @@ Effects GroupSession::on_dialog_event(const DialogEvent& ev, int64_t now_ms) {
         // like a cancelled join.
         withdraw_superseded(out, *ep);
         msrp_release(out, *ep);
-        state_.endpoints.erase(ep);
+        erase_endpoint(ep);
         if (state_.endpoints.empty() && state_.phase == Phase::Active)
           release(out, policy::ReleaseReason::Empty, now_ms);
         finish_if_done();
@@ -571,7 +643,7 @@ void GroupSession::depart(Effects& out, Endpoints::iterator ep, bool initiator_m
   // A4: only someone who was reported connected is reported as gone.
   if (ep->status == EndpointStatus::Connected) report(out, *ep, false, now_ms);
   msrp_release(out, *ep);  // A2
-  state_.endpoints.erase(ep);
+  erase_endpoint(ep);
   after_departure(out, aor, initiator_may_have_left, now_ms);
 }
 
@@ -585,24 +657,18 @@ void GroupSession::after_departure(Effects& out, const std::string& aor, bool in
   }
   policy::RosterAfterDeparture roster;
   roster.kind = state_.kind;
-  // Views of the records' own strings (they outlive this function): a
-  // departure in a session of P endpoints used to copy P addresses.
-  std::unordered_set<std::string_view> participating, pending;
-  participating.reserve(state_.endpoints.size());
-  for (const auto& e : state_.endpoints)
-    if (e.status == EndpointStatus::Connected) participating.insert(e.aor);
-  for (const auto& e : state_.endpoints) {
-    // A dial-in still waiting for its ACK is on its way in: it counts like a
-    // pending invitee for R1 (SESSIONS.md §2.7).
-    if (e.status == EndpointStatus::Joining && !participating.count(e.aor)) pending.insert(e.aor);
+  // Pending users: a dial-in still waiting for its ACK is on its way in, so
+  // it counts like a pending invitee for R1, and so do users whose only
+  // presence is a pending dial-out (SESSIONS.md §2.7). All from users_,
+  // without a look at every endpoint.
+  roster.participating_users = users_connected_;
+  roster.pending_users = users_joining_only_ + invitation_only_users();
+  if (initiator_may_have_left && aor == state_.initiator) {
+    const UserTally* t = tally(aor);
+    const bool participating = t && t->connected > 0;
+    const bool pending = !participating && ((t && t->joining > 0) || has_pending_invitation(aor));
+    roster.initiator_left = !participating && !pending;
   }
-  // §2.7: users whose only presence is a pending dial-out count for R1 too.
-  for (const auto& inv : state_.invitations)
-    if (!inv.superseded && !participating.count(inv.aor)) pending.insert(inv.aor);
-  roster.participating_users = static_cast<int>(participating.size());
-  roster.pending_users = static_cast<int>(pending.size());
-  roster.initiator_left =
-      initiator_may_have_left && aor == state_.initiator && !participating.count(aor) && !pending.count(aor);
   const auto why = policy::evaluate_release(config_.release, roster);
   if (why != policy::ReleaseReason::None) {
     release(out, why, now_ms);
@@ -610,10 +676,7 @@ void GroupSession::after_departure(Effects& out, const std::string& aor, bool in
   }
   // A5, PROTOCOL.md §5.4: the leaver's own subscriptions end when it no
   // longer participates through any endpoint (E25).
-  const bool still_in = std::any_of(state_.endpoints.begin(), state_.endpoints.end(), [&](const Endpoint& e) {
-    return e.aor == aor && e.status != EndpointStatus::Disconnecting;
-  });
-  if (!still_in && config_.conf.subscription_requires_participation)
+  if (!user_active(aor) && config_.conf.subscription_requires_participation)
     this->roster(out).terminate_subscribers.push_back(aor);
 }
 
@@ -630,7 +693,7 @@ void GroupSession::release(Effects& out, policy::ReleaseReason why, int64_t now_
       e.rare.set().disconnection_method = "booted";
       report(out, e, false, now_ms);
     }
-    e.status = EndpointStatus::Disconnecting;
+    set_status(e, EndpointStatus::Disconnecting);
     e.rare.set().disconnection_method = "booted";
     out.commands.push_back(Hangup{e.dialog, ""});
     msrp_release(out, e);
@@ -677,8 +740,8 @@ void GroupSession::finish_if_done() {
 }
 
 bool GroupSession::user_participates(const std::string& aor) const {
-  return std::any_of(state_.endpoints.begin(), state_.endpoints.end(),
-                     [&](const Endpoint& e) { return e.aor == aor && e.status == EndpointStatus::Connected; });
+  const UserTally* t = tally(aor);
+  return t && t->connected > 0;
 }
 
 // §3.3: the Refer-To, without method and URI headers, is this session's
@@ -781,7 +844,7 @@ void GroupSession::remove_user(Effects& out, const std::string& aor, const std::
   for (auto& e : state_.endpoints) {
     if (e.aor != aor || e.status == EndpointStatus::Disconnecting) continue;  // §5.3 step 1: idempotent
     const bool was_connected = e.status == EndpointStatus::Connected;
-    e.status = EndpointStatus::Disconnecting;
+    set_status(e, EndpointStatus::Disconnecting);
     e.rare.set().disconnection_method = "booted";  // the focus sends the BYE (RFC 4575 §5.7.6)
     e.rare.set().disconnected_by = by;
     if (was_connected) report(out, e, false, now_ms);
@@ -796,7 +859,7 @@ void GroupSession::remove_user(Effects& out, const std::string& aor, const std::
 
 void GroupSession::endpoint_gone(Effects& out, uint64_t dialog, int64_t now_ms) {
   auto ep = find_endpoint(dialog);
-  if (ep != state_.endpoints.end()) state_.endpoints.erase(ep);
+  if (ep != state_.endpoints.end()) erase_endpoint(ep);
   for (auto& sub : state_.refer_subs) {
     auto it = std::find(sub.removing.begin(), sub.removing.end(), dialog);
     if (it == sub.removing.end()) continue;
@@ -951,7 +1014,7 @@ Effects GroupSession::on_msrp_failure(const transport::MsrpLegFailed& failure, i
   if (ep->status != EndpointStatus::Connected || state_.phase != Phase::Active) return out;
   // SESSIONS.md §8.2, §8.7: BYE, reported booted with the reason.
   const std::string aor = ep->aor;
-  ep->status = EndpointStatus::Disconnecting;
+  set_status(*ep, EndpointStatus::Disconnecting);
   ep->rare.set().disconnection_method = "booted";
   ep->rare.set().disconnection_reason = "SIP;text=\"" + failure.reason + "\"";
   report(out, *ep, false, now_ms);
@@ -1170,13 +1233,13 @@ void GroupSession::dial_answered(Effects& out, const Invitation& inv, const tran
   ep.joined_ms = now_ms;
   ep.dialed_out = true;
   if (!inv.inviter.empty()) ep.rare.set().referred_by = inv.inviter;
-  take_leg(ep, answer.leg);
+  take_leg(ep, std::move(answer.leg));
   // Our side of the dialog's SDP is the offer exactly as sent (same o=
   // version), e.g. for a re-INVITE without body (RFC 3264 §8).
   ep.our_sdp_version = inv.offer_version;
   ep.focus_offered = true;
   ep.msrp_leg_id = inv.leg_id;
-  state_.endpoints.push_back(std::move(ep));
+  add_endpoint(std::move(ep));
   msrp_add(out, state_.endpoints.back());
   // §2.6, example J2: the provisional endpoint goes and the real one comes
   // in the same document.
@@ -1232,7 +1295,7 @@ bool GroupSession::take_ack_answer(Endpoint& ep, const transport::DialogEvent& a
   if (codec::media_type(ack.content_type) != "application/sdp") return false;
   auto a = codec::read_msrp_answer(ack.body, config_.msrp, ep.msrp_leg_id);
   if (!a.ok) return false;
-  take_leg(ep, a.leg);
+  take_leg(ep, std::move(a.leg));
   ep.last_offer = ack.body;
   return true;
 }
@@ -1259,9 +1322,9 @@ std::string GroupSession::our_sdp(const Endpoint& ep) const {
 }
 
 // What the MSRP switch needs from the participant's SDP, whichever side offered.
-void GroupSession::take_leg(Endpoint& ep, const codec::MsrpLeg& leg) {
+void GroupSession::take_leg(Endpoint& ep, codec::MsrpLeg&& leg) {
   ep.msrp_tls = leg.local_path.rfind("msrps:", 0) == 0;
-  ep.msrp_remote_path = leg.remote_path;
+  ep.msrp_remote_path = std::move(leg.remote_path);
   ep.msrp_accept_types = join_types(leg.accept_types);
   ep.msrp_accept_wrapped_types = join_types(leg.accept_wrapped_types);
   ep.msrp_max_size = leg.max_size.value_or(0);

@@ -9,6 +9,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <msgpack.hpp>
@@ -241,6 +242,10 @@ class GroupSession {
   // Users that currently participate (at least one connected endpoint).
   int participating_users() const;
 
+  // The per-user counts and the dialog index kept beside the roster agree
+  // with the roster itself (for tests).
+  bool user_counts_match_roster() const;
+
   // The focus's current SDP in `ep`'s dialog: the answer its 2xx carried,
   // or our offer when the focus offered.
   std::string our_sdp(const Endpoint& ep) const;
@@ -277,7 +282,7 @@ class GroupSession {
   void supersede_dials(const std::string& aor, Endpoint& dial_in, Effects& out);
   void report_invitation(Effects& out, const Invitation& inv) const;
   bool take_ack_answer(Endpoint& ep, const transport::DialogEvent& ack) const;
-  static void take_leg(Endpoint& ep, const codec::MsrpLeg& leg);
+  static void take_leg(Endpoint& ep, codec::MsrpLeg&& leg);
   // The provisional endpoint a dial-in superseded leaves the roster.
   void withdraw_superseded(Effects& out, Endpoint& ep);
   void wake_for_dials(Effects& out) const;
@@ -296,10 +301,41 @@ class GroupSession {
   std::string new_leg_id();
   Endpoints::iterator find_endpoint(uint64_t dialog);
 
+  // Every change to the roster goes through these three, so users_ below
+  // stays in step with state_.endpoints.
+  Endpoint& add_endpoint(Endpoint&& ep);
+  void set_status(Endpoint& ep, EndpointStatus status);
+  void erase_endpoint(Endpoints::iterator ep);
+  void recount(const std::string& aor, EndpointStatus from, EndpointStatus to);
+
+  // How many of a user's endpoints are Joining or Connected (Disconnecting
+  // ones are not counted). Every join and departure asks who is in and how
+  // many users remain; answering that from the roster meant hashing or
+  // comparing every participant's address per step, which led the CAF
+  // workers' profile in the leave storm. Derived from state_.endpoints, so
+  // not part of SessionState.
+  struct UserTally {
+    uint32_t joining = 0;
+    uint32_t connected = 0;
+  };
+  const UserTally* tally(const std::string& aor) const;
+  bool user_active(const std::string& aor) const;  // an endpoint Joining or Connected
+  // Distinct users of pending dial-outs that have no Joining or Connected
+  // endpoint (what the invitations add to the roster's user counts).
+  int invitation_only_users() const;
+
   SessionConfig config_;
   SessionState state_;
   std::string owner_;
   std::mt19937_64 rng_;
+  std::unordered_map<std::string, UserTally> users_;  // only users with a Joining or Connected endpoint
+  // The endpoints' dialogs in roster order: find_endpoint() (every BYE and
+  // ACK) scans these 8 bytes apiece rather than one ~300-byte deque node
+  // per endpoint.
+  std::vector<uint64_t> dialogs_;
+  int users_connected_ = 0;     // users with a Connected endpoint
+  int users_joining_only_ = 0;  // users with a Joining endpoint and none Connected
+  int users_active_ = 0;        // users with a Joining or Connected endpoint
 };
 
 }  // namespace imserver::session

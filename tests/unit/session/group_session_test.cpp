@@ -413,6 +413,61 @@ TEST(GroupSession, AckTimeoutCountsAsDeparture) {
   EXPECT_EQ(commands_of<transport::Hangup>(fx).size(), 1u);
 }
 
+// The per-user counts the join and release checks read stay in step with the
+// roster through joins, second devices, replacements, cancels, ACK timeouts,
+// departures and the release.
+TEST(GroupSession, UserCountsFollowTheRoster) {
+  auto cfg = config();
+  cfg.max_participants = 10;
+  Fixture f(cfg);
+  auto& s = f.s;
+  f.populate({"alice", "bob", "carol"});
+  EXPECT_TRUE(s.user_counts_match_roster());
+  EXPECT_EQ(s.participating_users(), 3);
+  // A second device of bob: still 3 users; its ACK makes 2 endpoints.
+  auto bob2 = invite("bob");
+  s.on_request(bob2, who("bob"), 0);
+  EXPECT_TRUE(s.user_counts_match_roster());
+  s.on_dialog_event(event(bob2.dialog, DialogEventKind::Confirmed), 0);
+  EXPECT_TRUE(s.user_counts_match_roster());
+  EXPECT_EQ(s.participating_users(), 3);
+  // carol restarts with the same Contact: the old endpoint is Disconnecting.
+  const std::string contact = "<" + s.state().endpoints[2].entity + ">";
+  auto carol2 = invite("carol", kIdentity, contact);
+  s.on_request(carol2, who("carol"), 0);
+  EXPECT_TRUE(s.user_counts_match_roster());
+  EXPECT_EQ(s.participating_users(), 2);  // carol is only joining again
+  s.on_dialog_event(event(f.dialogs[2], DialogEventKind::ByeCompleted, 200), 0);
+  s.on_dialog_event(event(carol2.dialog, DialogEventKind::Confirmed), 0);
+  EXPECT_TRUE(s.user_counts_match_roster());
+  EXPECT_EQ(s.participating_users(), 3);
+  // dan joins and cancels, erin joins and never ACKs.
+  auto dan = invite("dan");
+  s.on_request(dan, who("dan"), 0);
+  s.on_dialog_event(event(dan.dialog, DialogEventKind::Cancelled, 487), 0);
+  EXPECT_TRUE(s.user_counts_match_roster());
+  auto erin = invite("erin");
+  s.on_request(erin, who("erin"), 0);
+  EXPECT_TRUE(s.user_counts_match_roster());
+  s.on_dialog_event(event(erin.dialog, DialogEventKind::AckTimeout, 408), 0);
+  EXPECT_TRUE(s.user_counts_match_roster());
+  // bob's first device leaves, then his second: bob is gone.
+  s.on_dialog_event(event(f.dialogs[1], DialogEventKind::PeerBye), 0);
+  EXPECT_TRUE(s.user_counts_match_roster());
+  EXPECT_EQ(s.participating_users(), 3);
+  s.on_dialog_event(event(bob2.dialog, DialogEventKind::PeerBye), 0);
+  EXPECT_TRUE(s.user_counts_match_roster());
+  EXPECT_EQ(s.participating_users(), 2);
+  // carol leaves: below the minimum, the rest is released.
+  auto fx = s.on_dialog_event(event(carol2.dialog, DialogEventKind::PeerBye), 0);
+  EXPECT_EQ(fx.release, policy::ReleaseReason::BelowMinimum);
+  EXPECT_TRUE(s.user_counts_match_roster());
+  EXPECT_EQ(s.participating_users(), 0);
+  s.on_dialog_event(event(f.dialogs[0], DialogEventKind::ByeCompleted, 200), 0);
+  EXPECT_TRUE(s.user_counts_match_roster());
+  EXPECT_TRUE(s.state().endpoints.empty());
+}
+
 // ------------------------------------------------------------ conference state (PROTOCOL.md §4, §5.4)
 
 namespace {

@@ -15,7 +15,8 @@
 #       / Kamailio presence + presence_conference (a PUBLISH fanned out to K
 #       watchers, bench/peers/kamailio-presence.cfg)
 #   (c) NOTIFYs/s, imserver / imbench's raw UDP sender (sendmmsg, in process)
-#   latency p50/p99 of BYE -> 200 and BYE -> last NOTIFY
+#   latency p50/p99 of BYE -> 200 (flat out, in the fan-out, and at half
+#   of each peer's own flat-out maximum) and of BYE -> last NOTIFY
 #   resident memory of imserver per participant, joined only and joined
 #   with one conference subscription each (imbench --setup-only, 100,000
 #   participants; --quick 10,000)
@@ -85,19 +86,19 @@ GNUPLOT=$(command -v gnuplot || true)
 # flat-out leave and of the fan-out runs.
 case "$PROFILE" in
   full)
-    DUR=5; SWEEP="1000 2000 5000 10000 20000 0"; REPEATS=3
+    DUR=5; SWEEP="1000 2000 5000 10000 20000 0"; REPEATS=3; SETTLE_S=5
     LEAVE_S=100; LEAVE_P=50
     FAN_P=10; FAN_K=1000
     MEM_S=1000; MEM_P=100
     ;;
   quick)
-    DUR=3; SWEEP="1000 5000 0"; REPEATS=1
+    DUR=3; SWEEP="1000 5000 0"; REPEATS=1; SETTLE_S=2
     LEAVE_S=20; LEAVE_P=50
     FAN_P=10; FAN_K=500
     MEM_S=100; MEM_P=100
     ;;
   smoke)
-    DUR=1; SWEEP="200 0"; REPEATS=1
+    DUR=1; SWEEP="200 0"; REPEATS=1; SETTLE_S=0
     LEAVE_S=2; LEAVE_P=5
     FAN_P=3; FAN_K=20
     MEM_S=5; MEM_P=10
@@ -302,6 +303,13 @@ repeat() {
   for i in $(seq 1 "$n"); do run_bench "$base-$i" "$@"; done
 }
 
+# settle RATE: before a run at a fixed offered rate, SETTLE_S seconds of
+# quiet, so the latency it measures is not that of the other peer still
+# finishing the run before (Kamailio's tm keeps each answered transaction
+# 5 s, imserver each UDP one 64*T1 = 32 s, both on timers that fire then).
+# Flat-out runs measure throughput and need none.
+settle() { [ "$1" != 0 ] && [ "$SETTLE_S" -gt 0 ] && sleep "$SETTLE_S"; return 0; }
+
 # ---------------------------------------------------------------- the runs
 T0=$(date +%s)
 IMS_FLAGS=(--conf.min-notify-interval-ms=0)
@@ -316,11 +324,26 @@ for r in $SWEEP; do
   n=$([ "$r" = 0 ] && echo "$REPEATS" || echo 1)
   for i in $(seq 1 "$n"); do
     sfx=$([ "$n" -gt 1 ] && echo "-$i" || true)
+    settle "$r"
     run_bench "leave-imserver-r$r$sfx" imserver "$IMS_PORT" "$IMS_PID" "${LEAVE_ARGS[@]}" --rate="$r"
+    settle "$r"
     run_bench "leave-kamailio-r$r$sfx" kamailio-uas "$KAM_PORT" 0 "${LEAVE_ARGS[@]}" --rate="$r"
   done
   [ "$n" -gt 1 ] && REPS[leave-imserver-r$r]=$n && REPS[leave-kamailio-r$r]=$n
 done
+# BYE -> 200 at half of each peer's own flat-out maximum (median of its
+# repeats), where issue 7 sets the latency target (p99 <= 1 ms).
+half() { awk -v x="$1" 'BEGIN { if (x == "") print 0; else printf "%d", x / 2 }'; }
+HALF_IMS=$(half "$(val leave-imserver-r0 ops_per_s)")
+HALF_KAM=$(half "$(val leave-kamailio-r0 ops_per_s)")
+if [ "$HALF_IMS" -gt 0 ]; then
+  settle "$HALF_IMS"
+  run_bench leave-imserver-half imserver "$IMS_PORT" "$IMS_PID" "${LEAVE_ARGS[@]}" --rate="$HALF_IMS"
+fi
+if [ "$HALF_KAM" -gt 0 ]; then
+  settle "$HALF_KAM"
+  run_bench leave-kamailio-half kamailio-uas "$KAM_PORT" 0 "${LEAVE_ARGS[@]}" --rate="$HALF_KAM"
+fi
 stop_pid "$IMS_PID"
 stop_pid "$KAM_PID"
 
@@ -376,6 +399,8 @@ row() {  # row LABEL IMSERVER BASELINE
   row "(c) NOTIFYs/s K=$FAN_K / raw UDP sendmmsg" "$n_ims" "$n_raw"
   row "BYE->200 p50 ms, leave flat out / Kamailio" "$(val leave-imserver-r0 latency_ms p50)" "$(val leave-kamailio-r0 latency_ms p50)"
   row "BYE->200 p99 ms, leave flat out / Kamailio" "$(val leave-imserver-r0 latency_ms p99)" "$(val leave-kamailio-r0 latency_ms p99)"
+  row "BYE->200 p50 ms, half own max ($HALF_IMS/s; $HALF_KAM/s)" "$(val leave-imserver-half latency_ms p50)" "$(val leave-kamailio-half latency_ms p50)"
+  row "BYE->200 p99 ms, half own max / Kamailio" "$(val leave-imserver-half latency_ms p99)" "$(val leave-kamailio-half latency_ms p99)"
   row "BYE->200 p50 ms, fan-out / PUBLISH->200" "$(val fanout-imserver latency_ms p50)" "$(val fanout-kamailio latency_ms p50)"
   row "BYE->200 p99 ms, fan-out / PUBLISH->200" "$(val fanout-imserver latency_ms p99)" "$(val fanout-kamailio latency_ms p99)"
   row "BYE->last NOTIFY p50 ms / PUBLISH->last" "$(val fanout-imserver notify_latency_ms p50)" "$(val fanout-kamailio notify_latency_ms p50)"
@@ -411,6 +436,8 @@ cat >"$OUT_DIR/compare.json" <<EOF
     "leave_per_s": {"imserver": $(jnum "$flat_ims"), "kamailio_uas": $(jnum "$flat_kam"), "ratio_a": $(jratio "$flat_ims" "$flat_kam")},
     "notifies_per_s": {"subscribers": $FAN_K, "imserver": $(jnum "$n_ims"), "kamailio_presence": $(jnum "$n_kam"), "raw_udp": $(jnum "$n_raw"),
                        "ratio_b": $(jratio "$n_ims" "$n_kam"), "ratio_c": $(jratio "$n_ims" "$n_raw")},
+    "bye_200_at_half_max": {"imserver": {"rate": $HALF_IMS, "p50_ms": $(jnum "$(val leave-imserver-half latency_ms p50)"), "p99_ms": $(jnum "$(val leave-imserver-half latency_ms p99)")},
+                            "kamailio_uas": {"rate": $HALF_KAM, "p50_ms": $(jnum "$(val leave-kamailio-half latency_ms p50)"), "p99_ms": $(jnum "$(val leave-kamailio-half latency_ms p99)")}},
     "memory": {"participants": $((MEM_S * MEM_P)),
                "joined": {"server_rss_kib": $(jnum "$memj_rss"), "rss_per_participant_bytes": $(jnum "$memj_pp")},
                "joined_and_subscribed": {"subscribers_per_session": $MEM_P, "server_rss_kib": $(jnum "$mems_rss"), "rss_per_participant_bytes": $(jnum "$mems_pp")}}

@@ -1475,15 +1475,20 @@ struct SipWorker::Impl {
   // still names our address in the requests it builds, and closes it at
   // sip_close.
   void take_udp_socket() {
-    if (sip_transp_laddr(stack, &udp_laddr, SIP_TRANSP_UDP, nullptr) != 0) return;
+    // Should this fail, libre keeps reading the socket: slower, still
+    // correct, and said once on stderr.
+    auto fall_back = [](const char* why) {
+      std::fprintf(stderr, "imserver: UDP batching off (%s); libre reads the SIP socket itself\n", why);
+    };
+    if (sip_transp_laddr(stack, &udp_laddr, SIP_TRANSP_UDP, nullptr) != 0) return fall_back("no UDP address");
     const int fd = find_bound_socket(SOCK_DGRAM, udp_laddr);
-    if (fd < 0) return;  // libre keeps reading it: slower, still correct
+    if (fd < 0) return fall_back("UDP socket not found in /proc/self/fd");
     if (cfg.udp_buffer_bytes > 0) {
       const int bytes = cfg.udp_buffer_bytes;
       (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
       (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
     }
-    if (fd_listen(fd, FD_READ, &Impl::on_udp_readable_cb, this) != 0) return;
+    if (fd_listen(fd, FD_READ, &Impl::on_udp_readable_cb, this) != 0) return fall_back("fd_listen failed");
     udp.emplace(fd);
   }
 
@@ -1890,6 +1895,9 @@ SipWorker::~SipWorker() { stop(); }
 bool SipWorker::start(std::string* error) { return impl_->start(error); }
 
 uint16_t SipWorker::port() const { return impl_->bound_port; }
+
+// Set during start() on the loop thread, before start() returns (as port()).
+bool SipWorker::udp_batched() const { return impl_->udp.has_value(); }
 
 void SipWorker::set_dialog_end_listener(DialogEndListener* listener) { impl_->dialog_end_listener = listener; }
 

@@ -63,6 +63,9 @@ class SipWorker final : public CommandSink {
   // *error when binding fails. On success port() is the bound port.
   bool start(std::string* error);
   uint16_t port() const;
+  // After a successful start(): whether the worker reads and writes its UDP
+  // socket itself in batches (UdpBatch) rather than leaving it to libre.
+  bool udp_batched() const;
 
   // Before start(): who hears of peer BYEs ahead of their 200 (optional).
   void set_dialog_end_listener(DialogEndListener* listener);

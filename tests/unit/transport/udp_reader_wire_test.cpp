@@ -48,6 +48,12 @@ class UdpReaderWire : public WorkerWireTest {
   }
 };
 
+TEST_F(UdpReaderWire, WorkerTookTheSocketOverFromLibre) {
+  // Otherwise every other case here would pass through libre's own reader
+  // and prove nothing about the batches.
+  EXPECT_TRUE(worker_->udp_batched());
+}
+
 TEST_F(UdpReaderWire, BurstBeyondOneWakeUpIsAnsweredCompletelyInOrder) {
   Peer peer(false, worker_->port());
   ASSERT_TRUE(peer.ok());

@@ -60,14 +60,19 @@ transport::InboundRequest join_request(uint64_t n) {
   return r;
 }
 
-// One participant joins (INVITE, ACK) and leaves (BYE) a session that holds
-// `range(0)` others: the state-machine work of one join/leave cycle.
-void BM_SessionJoinLeaveCycle(benchmark::State& state) {
+// The ad-hoc session gs-1 that anyone may join, room for everyone.
+session::GroupSession open_session() {
   session::SessionConfig cfg;
   cfg.domain = "im.example.com";
   cfg.join_policy = policy::AdhocJoinPolicy::Anyone;
   cfg.max_participants = 100000;
-  session::GroupSession s(cfg, "sip:gs-1@im.example.com", policy::SessionKind::AdHoc, "gs-1", 1);
+  return session::GroupSession(cfg, "sip:gs-1@im.example.com", policy::SessionKind::AdHoc, "gs-1", 1);
+}
+
+// One participant joins (INVITE, ACK) and leaves (BYE) a session that holds
+// `range(0)` others: the state-machine work of one join/leave cycle.
+void BM_SessionJoinLeaveCycle(benchmark::State& state) {
+  session::GroupSession s = open_session();
   const auto creator = join_request(1);
   s.create(creator, {"sip:u1@example.com", {}}, 0);
   s.on_dialog_event({1, "gs-1", transport::DialogEventKind::Confirmed, 0}, 0);
@@ -99,11 +104,7 @@ transport::InboundRequest rejoin_request(uint64_t dialog, int64_t user) {
 // AoR and Contact. The request is built outside the timed part, so this is
 // the state machine's work for one operation (what the session actor runs).
 void BM_SessionLeaveRejoin(benchmark::State& state) {
-  session::SessionConfig cfg;
-  cfg.domain = "im.example.com";
-  cfg.join_policy = policy::AdhocJoinPolicy::Anyone;
-  cfg.max_participants = 100000;
-  session::GroupSession s(cfg, "sip:gs-1@im.example.com", policy::SessionKind::AdHoc, "gs-1", 1);
+  session::GroupSession s = open_session();
   const int64_t users = state.range(0);
   std::vector<uint64_t> dialog(static_cast<size_t>(users) + 1);
   auto who = [](int64_t i) { return policy::AssertedIdentity{"sip:u" + std::to_string(i) + "@example.com", {}}; };

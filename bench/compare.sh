@@ -332,18 +332,24 @@ for r in $SWEEP; do
   [ "$n" -gt 1 ] && REPS[leave-imserver-r$r]=$n && REPS[leave-kamailio-r$r]=$n
 done
 # BYE -> 200 at half of each peer's own flat-out maximum (median of its
-# repeats), where issue 7 sets the latency target (p99 <= 1 ms).
+# repeats), where issue 7 sets the latency target (p99 <= 1 ms). Repeated
+# like the flat-out runs, taking turns: a p99 over a few seconds hangs on
+# any single pause of the machine (50 ms of it is 1 % of a 5 s run).
 half() { awk -v x="$1" 'BEGIN { if (x == "") print 0; else printf "%d", x / 2 }'; }
 HALF_IMS=$(half "$(val leave-imserver-r0 ops_per_s)")
 HALF_KAM=$(half "$(val leave-kamailio-r0 ops_per_s)")
-if [ "$HALF_IMS" -gt 0 ]; then
-  settle "$HALF_IMS"
-  run_bench leave-imserver-half imserver "$IMS_PORT" "$IMS_PID" "${LEAVE_ARGS[@]}" --rate="$HALF_IMS"
-fi
-if [ "$HALF_KAM" -gt 0 ]; then
-  settle "$HALF_KAM"
-  run_bench leave-kamailio-half kamailio-uas "$KAM_PORT" 0 "${LEAVE_ARGS[@]}" --rate="$HALF_KAM"
-fi
+for i in $(seq 1 "$REPEATS"); do
+  if [ "$HALF_IMS" -gt 0 ]; then
+    settle "$HALF_IMS"
+    run_bench "leave-imserver-half-$i" imserver "$IMS_PORT" "$IMS_PID" "${LEAVE_ARGS[@]}" --rate="$HALF_IMS"
+  fi
+  if [ "$HALF_KAM" -gt 0 ]; then
+    settle "$HALF_KAM"
+    run_bench "leave-kamailio-half-$i" kamailio-uas "$KAM_PORT" 0 "${LEAVE_ARGS[@]}" --rate="$HALF_KAM"
+  fi
+done
+REPS[leave-imserver-half]=$REPEATS
+REPS[leave-kamailio-half]=$REPEATS
 stop_pid "$IMS_PID"
 stop_pid "$KAM_PID"
 

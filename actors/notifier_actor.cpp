@@ -29,11 +29,13 @@ struct NotifierState {
 };
 
 using Notifier = caf::stateful_actor<NotifierState>;
+using Sessions = std::unordered_map<std::string, std::unique_ptr<ConferenceNotifier>>;
 
-ConferenceNotifier& notifier_for(NotifierState& st, const std::string& identity) {
-  auto& n = st.sessions[identity];
-  if (!n) n = std::make_unique<ConferenceNotifier>(st.conf, st.owner);
-  return *n;
+// The session's notifier, made on first use.
+Sessions::iterator notifier_for(NotifierState& st, const std::string& identity) {
+  auto it = st.sessions.try_emplace(identity).first;
+  if (!it->second) it->second = std::make_unique<ConferenceNotifier>(st.conf, st.owner);
+  return it;
 }
 
 void arm(Notifier* self, int64_t when) {
@@ -46,8 +48,6 @@ void arm(Notifier* self, int64_t when) {
 
 // Posts one batch, keeps the dialog index in step, drops a finished
 // session's notifier and arms the timer for what it still has to do.
-using Sessions = std::unordered_map<std::string, std::unique_ptr<ConferenceNotifier>>;
-
 void finish(Notifier* self, Sessions::iterator it, std::vector<transport::Command>& out) {
   auto& st = self->state;
   for (const auto& c : out) {
@@ -86,13 +86,9 @@ caf::behavior notifier_behavior(Notifier* self, session::ConferenceConfig conf, 
         // One lookup of the session per update, and no copy of its identity:
         // every join and departure comes this way.
         auto& st = self->state;
-        auto it = st.sessions.find(u.description.identity);
-        if (it == st.sessions.end()) {
-          // A released session nobody subscribed to leaves nothing behind.
-          if (u.released) return;
-          it = st.sessions.emplace(u.description.identity, nullptr).first;
-        }
-        if (!it->second) it->second = std::make_unique<ConferenceNotifier>(st.conf, st.owner);
+        // A released session nobody subscribed to leaves nothing behind.
+        if (u.released && !st.sessions.count(u.description.identity)) return;
+        auto it = notifier_for(st, u.description.identity);
         std::vector<transport::Command> out;
         it->second->on_roster(std::move(u), steady_ms(), out);
         finish(self, it, out);
@@ -112,9 +108,9 @@ caf::behavior notifier_behavior(Notifier* self, session::ConferenceConfig conf, 
       },
       [=](session::AuthorizedSubscribe& s) {
         std::vector<transport::Command> out;
-        const std::string identity = s.description.identity;
-        notifier_for(self->state, identity).on_subscribe(s, steady_ms(), out);
-        finish(self, identity, out);
+        auto it = notifier_for(self->state, s.description.identity);
+        it->second->on_subscribe(s, steady_ms(), out);
+        finish(self, it, out);
       },
       [=](transport::InboundRequest& r) {
         auto& st = self->state;

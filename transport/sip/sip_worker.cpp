@@ -173,8 +173,8 @@ mbuf* text_mbuf(const std::string& text) {
   return mb;
 }
 
-// Calls visit(fd) for each socket descriptor of the process until it
-// returns true. libre 1.1 hands out the sockets of its SIP transport
+// Calls visit(fd, socket type) for each socket descriptor of the process
+// until it returns true. libre 1.1 hands out the sockets of its SIP transport
 // neither for UDP nor for TCP; this is how the worker finds them.
 template <typename Visit>
 void for_each_socket(Visit&& visit) {
@@ -926,7 +926,8 @@ struct SipWorker::Impl {
     c->mb = static_cast<mbuf*>(mem_ref(mb));
     c->tp = tp;
     c->dst = *dst;
-    // libre sends this request itself, straight after this returns: what
+    // libre sends this request itself, straight after this returns (it
+    // finishes encoding it only then, so it cannot join the batch): what
     // the worker queued before it (the 202 before the BYE of a REFER BYE,
     // PROTOCOL.md B2a-iv) must leave first.
     if (tp == SIP_TRANSP_UDP && self->udp) self->udp->flush();
@@ -1506,15 +1507,13 @@ struct SipWorker::Impl {
   // handler.
   void on_datagram(const UdpBatch::Datagram& d) {
     if (d.size <= 4) return;  // CRLF keep-alives (RFC 5626 §3.5.1): no answer over UDP
+    sa src;
+    if (sa_set_sa(&src, d.from) != 0) return;
+    // A copy of its own: a request waiting for its answer keeps its message.
     mbuf* mb = mbuf_alloc(d.size);
     if (!mb) return;
     (void)mbuf_write_mem(mb, d.data, d.size);
     mb->pos = 0;
-    sa src;
-    if (sa_set_sa(&src, d.from) != 0) {
-      mem_deref(mb);
-      return;
-    }
     // RFC 7983 §7: a first byte of 0..3 is STUN; SIP starts with a letter.
     if (d.data[0] < 4) {
       answer_stun(mb, src);

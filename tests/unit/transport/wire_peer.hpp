@@ -173,6 +173,15 @@ class WirePeer {
   WirePeer& operator=(const WirePeer&) = delete;
 
   bool ok() const { return fd_ >= 0 && (!tcp_ || connected_); }
+
+  // Room for `bytes` of answers not read yet. Each small datagram is
+  // charged about 1 KiB in the receive queue, so the kernel's default
+  // (~208 KiB) holds only ~200 of them. FORCE (root, as in CI) goes past
+  // net.core.rmem_max; otherwise the cap applies.
+  void receive_buffer(int bytes) {
+    if (::setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0)
+      (void)::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  }
   uint16_t port() const { return port_; }
   const char* transport() const { return tcp_ ? "TCP" : "UDP"; }
 
